@@ -1,0 +1,366 @@
+//! The runtime: one engine, one linker, the compiled-module cache, and
+//! `execute`, which runs one invocation in a fresh store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quick_cache::sync::Cache;
+use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
+use crate::ModuleSource;
+use crate::artifact::ArtifactStore;
+use crate::cache::ModuleHash;
+use crate::config::{Limits, RuntimeConfig};
+use crate::epoch::EpochTicker;
+use crate::error::{CompileError, Failure, InvokeError, RuntimeError};
+use crate::sandbox::{self, HostState, MemoryLimiter};
+use crate::validate::validate_command_module;
+
+/// A compiled, linked module, ready to instantiate.
+pub struct LoadedModule {
+    hash: ModuleHash,
+    pre: InstancePre<HostState>,
+}
+
+impl LoadedModule {
+    /// sha256 of the module's wasm.
+    pub fn hash(&self) -> ModuleHash {
+        self.hash
+    }
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One call of a function.
+#[derive(Debug, Clone)]
+pub struct Invocation<'a> {
+    /// Function name: `argv[0]`.
+    pub name: &'a str,
+    /// Deployed arguments after the name.
+    pub args: &'a [String],
+    /// Deployed environment.
+    pub env: &'a [(String, String)],
+    /// Bytes the function reads from stdin.
+    pub stdin: Bytes,
+    /// Limits of this call.
+    pub limits: Limits,
+}
+
+/// A completed invocation (the function returned from `_start` or called
+/// `proc_exit`).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Captured stdout.
+    pub stdout: Bytes,
+    /// Captured stderr.
+    pub stderr: Bytes,
+    /// 0 when `_start` returned, else the `proc_exit` code.
+    pub exit_code: i32,
+    /// Instantiation plus run.
+    pub elapsed: Duration,
+    /// Peak linear memory size in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+/// The wasmtime embedding. Cheap to share behind an `Arc`; every method
+/// takes `&self` and may be called from many threads at once.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    modules: Cache<ModuleHash, Arc<LoadedModule>>,
+    artifacts: Option<ArtifactStore>,
+    config: RuntimeConfig,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Creates the engine, the linker, the caches and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine =
+            Engine::new(&sandbox::serving_config(&config)).map_err(RuntimeError::Engine)?;
+        let linker = sandbox::linker(&engine).map_err(RuntimeError::Engine)?;
+        let artifacts = match &config.artifact_dir {
+            Some(dir) => Some(ArtifactStore::open(dir, &engine).map_err(|source| {
+                RuntimeError::Io {
+                    what: format!("cannot use artifact directory {}", dir.display()),
+                    source,
+                }
+            })?),
+            None => None,
+        };
+        let ticker =
+            EpochTicker::start(engine.clone(), config.epoch_tick).map_err(|source| {
+                RuntimeError::Io {
+                    what: "cannot start the epoch ticker thread".into(),
+                    source,
+                }
+            })?;
+        Ok(Runtime {
+            modules: Cache::new(config.cache_size.max(1)),
+            engine,
+            linker,
+            artifacts,
+            config,
+            _ticker: ticker,
+        })
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// One line with the effective sandbox settings, for the start-up log.
+    pub fn summary(&self) -> String {
+        sandbox::summarize(&self.config)
+    }
+
+    /// Number of compiled modules in memory.
+    pub fn cached_modules(&self) -> usize {
+        self.modules.len()
+    }
+
+    /// The module with this hash if it is in memory.
+    pub fn cached(&self, hash: &ModuleHash) -> Option<Arc<LoadedModule>> {
+        self.modules.get(hash)
+    }
+
+    /// Drops a module from the in-memory cache (its disk artifact stays).
+    pub fn evict(&self, hash: &ModuleHash) {
+        self.modules.remove(hash);
+    }
+
+    /// Checks `wasm` with this runtime's engine: valid, and a command module.
+    pub fn validate(&self, wasm: &[u8]) -> Result<(), CompileError> {
+        validate_command_module(&self.engine, wasm)
+    }
+
+    /// Returns the module with sha256 `hash`, from memory, else from this
+    /// node's disk artifact, else by compiling the bytes `wasm` returns
+    /// (checked against `hash`). Concurrent loads of one module compile it
+    /// once.
+    pub fn load(
+        &self,
+        hash: ModuleHash,
+        wasm: impl FnOnce() -> std::io::Result<Vec<u8>>,
+    ) -> Result<(Arc<LoadedModule>, ModuleSource), CompileError> {
+        let mut source = ModuleSource::Memory;
+        let module = self.modules.get_or_insert_with(&hash, || {
+            let (module, from) = self.load_uncached(hash, wasm)?;
+            source = from;
+            Ok::<_, CompileError>(Arc::new(module))
+        })?;
+        Ok((module, source))
+    }
+
+    fn load_uncached(
+        &self,
+        hash: ModuleHash,
+        wasm: impl FnOnce() -> std::io::Result<Vec<u8>>,
+    ) -> Result<(LoadedModule, ModuleSource), CompileError> {
+        if let Some(store) = &self.artifacts
+            && let Some(module) = store.load(&self.engine, &hash)
+        {
+            match self.link(hash, &module) {
+                Ok(loaded) => return Ok((loaded, ModuleSource::Disk)),
+                // Our artifacts are only written after linking succeeded;
+                // fall back to the wasm, which reports the real error.
+                Err(e) => tracing::warn!(%hash, error = %e, "artifact does not link; recompiling"),
+            }
+        }
+        let bytes = wasm().map_err(|source| CompileError::Read {
+            sha256: hash.to_hex(),
+            source,
+        })?;
+        let actual = ModuleHash::of(&bytes);
+        if actual != hash {
+            return Err(CompileError::HashMismatch {
+                expected: hash.to_hex(),
+                actual: actual.to_hex(),
+            });
+        }
+        let module = self.compile(&bytes)?;
+        let loaded = self.link(hash, &module)?;
+        if let Some(store) = &self.artifacts
+            && let Err(e) = store.store(&hash, &module)
+        {
+            tracing::warn!(%hash, error = %e, "cannot write compiled artifact; the next restart recompiles");
+        }
+        Ok((loaded, ModuleSource::Compiled))
+    }
+
+    /// Validates and compiles wasm bytes (no caching).
+    pub fn compile(&self, wasm: &[u8]) -> Result<Module, CompileError> {
+        validate_command_module(&self.engine, wasm)?;
+        Module::new(&self.engine, wasm).map_err(|e| CompileError::InvalidWasm {
+            reason: format!("{e:#}"),
+        })
+    }
+
+    fn link(&self, hash: ModuleHash, module: &Module) -> Result<LoadedModule, CompileError> {
+        match module.get_export("_start") {
+            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+            _ => {
+                return Err(CompileError::NotCommand {
+                    reason: "`_start` must be a function taking and returning nothing".into(),
+                });
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(module)
+            .map_err(|e| CompileError::NotCommand {
+                reason: format!("{e:#}"),
+            })?;
+        Ok(LoadedModule { hash, pre })
+    }
+
+    /// Runs one invocation in a fresh instance. Never panics on guest
+    /// behaviour: every way a guest can fail comes back as a [`Failure`].
+    pub fn execute(
+        &self,
+        module: &LoadedModule,
+        invocation: Invocation<'_>,
+    ) -> Result<Outcome, Failure> {
+        let limits = invocation.limits;
+        // One byte over the limit tells "exactly at the limit" apart from
+        // "tried to write more".
+        let stdout = MemoryOutputPipe::new(limits.max_stdout_bytes.saturating_add(1));
+        let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes.saturating_add(1));
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdin(MemoryInputPipe::new(invocation.stdin))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .arg(invocation.name)
+            .args(invocation.args)
+            .envs(invocation.env);
+        let memory_limit = limits.memory_bytes.min(self.config.max_memory_limit);
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                wasi: wasi.build_p1(),
+                limiter: MemoryLimiter::new(memory_limit),
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(self.deadline_ticks(limits.timeout));
+
+        let started = Instant::now();
+        let result = module
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| (e, true))
+            .and_then(|instance| {
+                let start = instance
+                    .get_typed_func::<(), ()>(&mut store, "_start")
+                    .map_err(|e| (e, true))?;
+                start.call(&mut store, ()).map_err(|e| (e, false))
+            });
+        let elapsed = started.elapsed();
+        let limiter = &store.data().limiter;
+        let (peak, memory_hit) = (limiter.peak as u64, limiter.hit);
+        drop(store);
+
+        let stdout = stdout.contents();
+        let stderr = stderr.contents();
+        let fail = |error: InvokeError, stderr: Bytes| Failure {
+            error,
+            stderr,
+            elapsed,
+        };
+        if stdout.len() > limits.max_stdout_bytes {
+            return Err(fail(
+                InvokeError::OutputLimit {
+                    stream: "stdout",
+                    limit_bytes: limits.max_stdout_bytes,
+                },
+                stderr.slice(..stderr.len().min(limits.max_stderr_bytes)),
+            ));
+        }
+        if stderr.len() > limits.max_stderr_bytes {
+            return Err(fail(
+                InvokeError::OutputLimit {
+                    stream: "stderr",
+                    limit_bytes: limits.max_stderr_bytes,
+                },
+                stderr.slice(..limits.max_stderr_bytes),
+            ));
+        }
+        let exit_code = match result {
+            Ok(()) => 0,
+            Err((e, instantiating)) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    exit.0
+                } else {
+                    return Err(fail(
+                        classify(&e, instantiating, memory_hit, memory_limit, limits),
+                        stderr,
+                    ));
+                }
+            }
+        };
+        Ok(Outcome {
+            stdout,
+            stderr,
+            exit_code,
+            elapsed,
+            peak_memory_bytes: peak,
+        })
+    }
+
+    /// Epoch ticks until the deadline: rounded up, plus one because the
+    /// first tick may come at any point of the current interval. A timeout
+    /// thus fires between `timeout` and `timeout + tick`.
+    fn deadline_ticks(&self, timeout: Duration) -> u64 {
+        let tick = self.config.epoch_tick.as_nanos().max(1);
+        let ticks = timeout.as_nanos().div_ceil(tick);
+        u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1
+    }
+}
+
+fn classify(
+    e: &wasmtime::Error,
+    instantiating: bool,
+    memory_hit: bool,
+    memory_limit: u64,
+    limits: Limits,
+) -> InvokeError {
+    // A refused `memory.grow` usually surfaces as the guest's own abort (a
+    // Rust allocation failure is an `unreachable` trap), so the limiter's
+    // record takes precedence over the trap code.
+    if memory_hit {
+        return InvokeError::MemoryLimit {
+            limit_bytes: memory_limit,
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => InvokeError::Timeout {
+            limit: limits.timeout,
+        },
+        Some(Trap::StackOverflow) => InvokeError::StackOverflow,
+        Some(trap) => {
+            let mut message = trap.to_string();
+            if let Some(bt) = e.downcast_ref::<WasmBacktrace>() {
+                message.push('\n');
+                message.push_str(&bt.to_string());
+            }
+            InvokeError::Trap { message }
+        }
+        None if instantiating => InvokeError::Instantiate {
+            message: format!("{e:#}"),
+        },
+        None => InvokeError::Trap {
+            message: format!("{e:#}"),
+        },
+    }
+}

@@ -1,0 +1,158 @@
+//! Deploy-time checks: is this valid wasm for our engine's feature set, and
+//! a WASI preview-1 command module we can link? Used by the control plane to
+//! refuse a bad upload before it reaches any edge, and by the runtime before
+//! compiling.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use wasmtime::wasmparser::{Parser, Payload, TypeRef};
+use wasmtime::{Engine, Module};
+
+use crate::error::CompileError;
+use crate::sandbox;
+
+/// The only import module Aether links.
+pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// A process-wide engine with exactly the wasm feature set of the edges'
+/// engines, for validating without executing (the control plane).
+pub fn validation_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let config = sandbox::base_config(crate::config::DEFAULT_MAX_WASM_STACK);
+        // The base configuration has no pooling and no cache; it can only
+        // fail on a wasmtime build without a compiler, which this crate
+        // always enables.
+        Engine::new(&config).expect("the base engine configuration is valid")
+    })
+}
+
+/// Names of every function Aether's linker provides under
+/// `wasi_snapshot_preview1`, read from the linker itself.
+fn wasi_function_names() -> &'static BTreeSet<String> {
+    static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
+    NAMES.get_or_init(|| sandbox::linked_wasi_functions(validation_engine()))
+}
+
+/// Checks that `wasm` is valid for `engine` and is a WASI command module:
+/// it exports a function `_start` and imports only functions that the
+/// `wasi_snapshot_preview1` linker provides.
+pub fn validate_command_module(engine: &Engine, wasm: &[u8]) -> Result<(), CompileError> {
+    Module::validate(engine, wasm).map_err(|e| CompileError::InvalidWasm {
+        reason: format!("{e:#}"),
+    })?;
+    let known = wasi_function_names();
+    let mut has_start = false;
+    for payload in Parser::new(0).parse_all(wasm) {
+        // `Module::validate` already parsed the whole module successfully.
+        let payload = payload.map_err(|e| CompileError::InvalidWasm {
+            reason: e.to_string(),
+        })?;
+        match payload {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(|e| CompileError::InvalidWasm {
+                        reason: e.to_string(),
+                    })?;
+                    check_import(known, import.module, import.name, &import.ty)?;
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(|e| CompileError::InvalidWasm {
+                        reason: e.to_string(),
+                    })?;
+                    if export.name == "_start" {
+                        if export.kind != wasmtime::wasmparser::ExternalKind::Func {
+                            return Err(CompileError::NotCommand {
+                                reason: "export `_start` is not a function".into(),
+                            });
+                        }
+                        has_start = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !has_start {
+        return Err(CompileError::NotCommand {
+            reason: "it does not export `_start` (reactor modules and libraries are not runnable; build a binary for wasm32-wasip1)".into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_import(
+    known: &BTreeSet<String>,
+    module: &str,
+    name: &str,
+    ty: &TypeRef,
+) -> Result<(), CompileError> {
+    if module != WASI_MODULE {
+        return Err(CompileError::NotCommand {
+            reason: format!(
+                "it imports `{module}::{name}`; only `{WASI_MODULE}` functions are available"
+            ),
+        });
+    }
+    if !matches!(ty, TypeRef::Func(_)) {
+        return Err(CompileError::NotCommand {
+            reason: format!("it imports `{module}::{name}` as a non-function"),
+        });
+    }
+    if !known.contains(name) {
+        return Err(CompileError::NotCommand {
+            reason: format!("it imports unknown WASI function `{module}::{name}`"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(wat: &str) -> Result<(), CompileError> {
+        let wasm = wat::parse_str(wat).unwrap();
+        validate_command_module(validation_engine(), &wasm)
+    }
+
+    #[test]
+    fn accepts_a_minimal_command() {
+        check(r#"(module (func (export "_start")))"#).unwrap();
+        check(
+            r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+                       (memory (export "memory") 1) (func (export "_start")))"#,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn refuses_non_wasm_bytes() {
+        let err = validate_command_module(validation_engine(), b"not wasm at all").unwrap_err();
+        assert!(matches!(err, CompileError::InvalidWasm { .. }), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_reactor_without_start() {
+        let err = check(r#"(module (func (export "_initialize")))"#).unwrap_err();
+        assert!(
+            matches!(err, CompileError::NotCommand { ref reason } if reason.contains("_start")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_imports_from_unknown_modules_and_names() {
+        let err = check(r#"(module (import "env" "f" (func)) (func (export "_start")))"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("env::f"), "{err}");
+        let err = check(
+            r#"(module (import "wasi_snapshot_preview1" "no_such_call" (func)) (func (export "_start")))"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no_such_call"), "{err}");
+    }
+}
