@@ -157,6 +157,9 @@ mod tests {
     fn timeout_and_trap_have_distinct_statuses() {
         assert_eq!(ErrorCode::Timeout.status(), 504);
         assert_eq!(ErrorCode::Trap.status(), 500);
-        assert_ne!(ErrorCode::MemoryLimitExceeded.status(), ErrorCode::Trap.status());
+        assert_ne!(
+            ErrorCode::MemoryLimitExceeded.status(),
+            ErrorCode::Trap.status()
+        );
     }
 }

@@ -92,8 +92,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = serde_json::from_str::<ExecuteRequest>(r#"{"function":"f","inputs":{}}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<ExecuteRequest>(r#"{"function":"f","inputs":{}}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `inputs`"), "{err}");
     }
 

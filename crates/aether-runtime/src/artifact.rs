@@ -109,17 +109,8 @@ fn split_checked(bytes: &[u8]) -> Option<&[u8]> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// Paths of every artifact in `dir`, for tests that corrupt them.
-    pub(crate) fn artifacts_in(dir: &Path) -> Vec<PathBuf> {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
-            .collect()
-    }
 
     #[test]
     fn checksum_detects_truncation_and_flips() {

@@ -12,6 +12,7 @@ mod cache;
 mod config;
 mod epoch;
 mod error;
+mod output;
 mod runtime;
 mod sandbox;
 mod validate;

@@ -9,7 +9,7 @@ use quick_cache::sync::Cache;
 use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::ModuleSource;
 use crate::artifact::ArtifactStore;
@@ -17,6 +17,7 @@ use crate::cache::ModuleHash;
 use crate::config::{Limits, RuntimeConfig};
 use crate::epoch::EpochTicker;
 use crate::error::{CompileError, Failure, InvokeError, RuntimeError};
+use crate::output::BoundedOutput;
 use crate::sandbox::{self, HostState, MemoryLimiter};
 use crate::validate::validate_command_module;
 
@@ -90,21 +91,22 @@ impl Runtime {
             Engine::new(&sandbox::serving_config(&config)).map_err(RuntimeError::Engine)?;
         let linker = sandbox::linker(&engine).map_err(RuntimeError::Engine)?;
         let artifacts = match &config.artifact_dir {
-            Some(dir) => Some(ArtifactStore::open(dir, &engine).map_err(|source| {
-                RuntimeError::Io {
-                    what: format!("cannot use artifact directory {}", dir.display()),
-                    source,
-                }
-            })?),
+            Some(dir) => {
+                Some(
+                    ArtifactStore::open(dir, &engine).map_err(|source| RuntimeError::Io {
+                        what: format!("cannot use artifact directory {}", dir.display()),
+                        source,
+                    })?,
+                )
+            }
             None => None,
         };
-        let ticker =
-            EpochTicker::start(engine.clone(), config.epoch_tick).map_err(|source| {
-                RuntimeError::Io {
-                    what: "cannot start the epoch ticker thread".into(),
-                    source,
-                }
-            })?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick).map_err(|source| {
+            RuntimeError::Io {
+                what: "cannot start the epoch ticker thread".into(),
+                source,
+            }
+        })?;
         Ok(Runtime {
             modules: Cache::new(config.cache_size.max(1)),
             engine,
@@ -233,10 +235,8 @@ impl Runtime {
         invocation: Invocation<'_>,
     ) -> Result<Outcome, Failure> {
         let limits = invocation.limits;
-        // One byte over the limit tells "exactly at the limit" apart from
-        // "tried to write more".
-        let stdout = MemoryOutputPipe::new(limits.max_stdout_bytes.saturating_add(1));
-        let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes.saturating_add(1));
+        let stdout = BoundedOutput::new(limits.max_stdout_bytes);
+        let stderr = BoundedOutput::new(limits.max_stderr_bytes);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdin(MemoryInputPipe::new(invocation.stdin))
             .stdout(stdout.clone())
@@ -271,29 +271,31 @@ impl Runtime {
         let (peak, memory_hit) = (limiter.peak as u64, limiter.hit);
         drop(store);
 
-        let stdout = stdout.contents();
-        let stderr = stderr.contents();
+        let (stdout, stdout_overflowed) = stdout.take();
+        let (stderr, stderr_overflowed) = stderr.take();
         let fail = |error: InvokeError, stderr: Bytes| Failure {
             error,
             stderr,
             elapsed,
         };
-        if stdout.len() > limits.max_stdout_bytes {
+        // Checked first: a guest that ignores the trap's cause cannot turn
+        // an output flood into a success or a timeout.
+        if stdout_overflowed {
             return Err(fail(
                 InvokeError::OutputLimit {
                     stream: "stdout",
                     limit_bytes: limits.max_stdout_bytes,
                 },
-                stderr.slice(..stderr.len().min(limits.max_stderr_bytes)),
+                stderr,
             ));
         }
-        if stderr.len() > limits.max_stderr_bytes {
+        if stderr_overflowed {
             return Err(fail(
                 InvokeError::OutputLimit {
                     stream: "stderr",
                     limit_bytes: limits.max_stderr_bytes,
                 },
-                stderr.slice(..limits.max_stderr_bytes),
+                stderr,
             ));
         }
         let exit_code = match result {

@@ -44,6 +44,8 @@ pub fn validate_command_module(engine: &Engine, wasm: &[u8]) -> Result<(), Compi
     })?;
     let known = wasi_function_names();
     let mut has_start = false;
+    let mut imports_wasi = false;
+    let mut exports_memory = false;
     for payload in Parser::new(0).parse_all(wasm) {
         // `Module::validate` already parsed the whole module successfully.
         let payload = payload.map_err(|e| CompileError::InvalidWasm {
@@ -56,6 +58,7 @@ pub fn validate_command_module(engine: &Engine, wasm: &[u8]) -> Result<(), Compi
                         reason: e.to_string(),
                     })?;
                     check_import(known, import.module, import.name, &import.ty)?;
+                    imports_wasi = true;
                 }
             }
             Payload::ExportSection(reader) => {
@@ -63,6 +66,11 @@ pub fn validate_command_module(engine: &Engine, wasm: &[u8]) -> Result<(), Compi
                     let export = export.map_err(|e| CompileError::InvalidWasm {
                         reason: e.to_string(),
                     })?;
+                    if export.name == "memory"
+                        && export.kind == wasmtime::wasmparser::ExternalKind::Memory
+                    {
+                        exports_memory = true;
+                    }
                     if export.name == "_start" {
                         if export.kind != wasmtime::wasmparser::ExternalKind::Func {
                             return Err(CompileError::NotCommand {
@@ -79,6 +87,11 @@ pub fn validate_command_module(engine: &Engine, wasm: &[u8]) -> Result<(), Compi
     if !has_start {
         return Err(CompileError::NotCommand {
             reason: "it does not export `_start` (reactor modules and libraries are not runnable; build a binary for wasm32-wasip1)".into(),
+        });
+    }
+    if imports_wasi && !exports_memory {
+        return Err(CompileError::NotCommand {
+            reason: "it calls WASI but exports no memory named `memory`".into(),
         });
     }
     Ok(())
@@ -146,13 +159,22 @@ mod tests {
 
     #[test]
     fn refuses_imports_from_unknown_modules_and_names() {
-        let err = check(r#"(module (import "env" "f" (func)) (func (export "_start")))"#)
-            .unwrap_err();
+        let err =
+            check(r#"(module (import "env" "f" (func)) (func (export "_start")))"#).unwrap_err();
         assert!(err.to_string().contains("env::f"), "{err}");
         let err = check(
             r#"(module (import "wasi_snapshot_preview1" "no_such_call" (func)) (func (export "_start")))"#,
         )
         .unwrap_err();
         assert!(err.to_string().contains("no_such_call"), "{err}");
+    }
+
+    #[test]
+    fn refuses_wasi_calls_without_an_exported_memory() {
+        let err = check(
+            r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (func (export "_start")))"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("memory"), "{err}");
     }
 }

@@ -1,0 +1,174 @@
+//! Loading: validation errors, hash checks, the in-memory cache and the
+//! on-disk artifacts.
+
+use aether_runtime::{CompileError, ModuleHash, ModuleSource, Runtime, RuntimeConfig};
+
+use crate::{ECHO, run, runtime};
+
+fn load_bytes(rt: &Runtime, wasm: Vec<u8>) -> Result<ModuleSource, CompileError> {
+    rt.load(ModuleHash::of(&wasm), || Ok(wasm)).map(|(_, s)| s)
+}
+
+#[test]
+fn invalid_bytes_are_invalid_wasm() {
+    let rt = runtime();
+    let err = load_bytes(&rt, b"\0asm but not really".to_vec()).unwrap_err();
+    assert!(matches!(err, CompileError::InvalidWasm { .. }), "{err}");
+}
+
+#[test]
+fn unknown_import_is_refused_with_its_name() {
+    let rt = runtime();
+    let wasm =
+        wat::parse_str(r#"(module (import "env" "now" (func)) (func (export "_start")))"#).unwrap();
+    let err = load_bytes(&rt, wasm).unwrap_err();
+    assert!(
+        matches!(err, CompileError::NotCommand { ref reason } if reason.contains("env::now")),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_start_is_refused() {
+    let rt = runtime();
+    let wasm = wat::parse_str(r#"(module (func (export "main")))"#).unwrap();
+    let err = load_bytes(&rt, wasm).unwrap_err();
+    assert!(
+        matches!(err, CompileError::NotCommand { ref reason } if reason.contains("_start")),
+        "{err}"
+    );
+}
+
+#[test]
+fn start_with_wrong_signature_is_refused() {
+    let rt = runtime();
+    let wasm = wat::parse_str(r#"(module (func (export "_start") (param i32)))"#).unwrap();
+    let err = load_bytes(&rt, wasm).unwrap_err();
+    assert!(matches!(err, CompileError::NotCommand { .. }), "{err}");
+}
+
+#[test]
+fn wasi_import_with_wrong_type_is_refused() {
+    let rt = runtime();
+    let wasm = wat::parse_str(
+        r#"(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i64))) (memory (export "memory") 1) (func (export "_start")))"#,
+    )
+    .unwrap();
+    let err = load_bytes(&rt, wasm).unwrap_err();
+    assert!(matches!(err, CompileError::NotCommand { .. }), "{err}");
+}
+
+#[test]
+fn bytes_that_do_not_match_the_hash_are_refused() {
+    let rt = runtime();
+    let wasm = wat::parse_str(ECHO).unwrap();
+    let wrong = ModuleHash::of(b"something else");
+    let err = rt.load(wrong, || Ok(wasm)).unwrap_err();
+    assert!(matches!(err, CompileError::HashMismatch { .. }), "{err}");
+}
+
+#[test]
+fn second_load_is_a_memory_hit_without_reading_bytes() {
+    let rt = runtime();
+    let wasm = wat::parse_str(ECHO).unwrap();
+    let hash = ModuleHash::of(&wasm);
+    assert_eq!(
+        rt.load(hash, || Ok(wasm)).unwrap().1,
+        ModuleSource::Compiled
+    );
+    let (_, source) = rt
+        .load(hash, || panic!("a cached module must not be read again"))
+        .unwrap();
+    assert_eq!(source, ModuleSource::Memory);
+    assert_eq!(rt.cached_modules(), 1);
+}
+
+fn disk_runtime(dir: &std::path::Path) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        artifact_dir: Some(dir.to_owned()),
+        max_instances: 8,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+#[test]
+fn restarted_runtime_loads_from_disk_without_recompiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(ECHO).unwrap();
+    let hash = ModuleHash::of(&wasm);
+    {
+        let rt = disk_runtime(dir.path());
+        assert_eq!(
+            rt.load(hash, || Ok(wasm.clone())).unwrap().1,
+            ModuleSource::Compiled
+        );
+    }
+    assert_eq!(artifacts(dir.path()).len(), 1);
+    let rt = disk_runtime(dir.path());
+    let (module, source) = rt
+        .load(hash, || panic!("must come from the artifact"))
+        .unwrap();
+    assert_eq!(source, ModuleSource::Disk);
+    assert_eq!(&run(&rt, &module, "warm").unwrap().stdout[..], b"warm");
+}
+
+#[test]
+fn corrupt_artifact_is_discarded_and_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(ECHO).unwrap();
+    let hash = ModuleHash::of(&wasm);
+    disk_runtime(dir.path())
+        .load(hash, || Ok(wasm.clone()))
+        .unwrap();
+    for (i, path) in artifacts(dir.path()).into_iter().enumerate() {
+        let mut bytes = std::fs::read(&path).unwrap();
+        if i % 2 == 0 {
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+        }
+        bytes.truncate(bytes.len() - 10);
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let rt = disk_runtime(dir.path());
+    let (module, source) = rt.load(hash, || Ok(wasm.clone())).unwrap();
+    assert_eq!(
+        source,
+        ModuleSource::Compiled,
+        "the damaged artifact was not trusted"
+    );
+    assert_eq!(&run(&rt, &module, "ok").unwrap().stdout[..], b"ok");
+    // A fresh, valid artifact replaced it.
+    let rt = disk_runtime(dir.path());
+    assert_eq!(
+        rt.load(hash, || Ok(wasm.clone())).unwrap().1,
+        ModuleSource::Disk
+    );
+}
+
+#[test]
+fn foreign_file_in_artifact_dir_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(ECHO).unwrap();
+    let hash = ModuleHash::of(&wasm);
+    disk_runtime(dir.path())
+        .load(hash, || Ok(wasm.clone()))
+        .unwrap();
+    // Replace the artifact with arbitrary bytes of a plausible size.
+    for path in artifacts(dir.path()) {
+        std::fs::write(&path, vec![0x42; 4096]).unwrap();
+    }
+    let rt = disk_runtime(dir.path());
+    assert_eq!(
+        rt.load(hash, || Ok(wasm.clone())).unwrap().1,
+        ModuleSource::Compiled
+    );
+}

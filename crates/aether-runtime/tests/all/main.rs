@@ -1,0 +1,82 @@
+//! Integration tests of the runtime: real wasmtime, WAT fixtures for limits
+//! and traps.
+
+mod cache;
+mod execute;
+mod limits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aether_runtime::{
+    Failure, Invocation, Limits, LoadedModule, ModuleHash, ModuleSource, Outcome, Runtime,
+    RuntimeConfig,
+};
+
+/// A runtime with a small pool and no disk cache.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_instances: 32,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+/// Compiles WAT through the runtime's cache.
+pub fn load(rt: &Runtime, wat: &str) -> (Arc<LoadedModule>, ModuleSource) {
+    let wasm = wat::parse_str(wat).expect("fixture is valid WAT");
+    rt.load(ModuleHash::of(&wasm), || Ok(wasm))
+        .expect("fixture loads")
+}
+
+/// Runs a module with `stdin` and the given limits.
+pub fn run_with(
+    rt: &Runtime,
+    module: &LoadedModule,
+    stdin: &str,
+    limits: Limits,
+) -> Result<Outcome, Failure> {
+    rt.execute(
+        module,
+        Invocation {
+            name: "test",
+            args: &[],
+            env: &[],
+            stdin: bytes::Bytes::copy_from_slice(stdin.as_bytes()),
+            limits,
+        },
+    )
+}
+
+/// Runs a module with default limits.
+pub fn run(rt: &Runtime, module: &LoadedModule, stdin: &str) -> Result<Outcome, Failure> {
+    run_with(rt, module, stdin, Limits::default())
+}
+
+/// Short timeout for tests that expect one.
+pub fn short_timeout() -> Limits {
+    Limits {
+        timeout: Duration::from_millis(200),
+        ..Limits::default()
+    }
+}
+
+/// Copies stdin to stdout in 4 KiB reads.
+pub const ECHO: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $n i32)
+    (block $done
+      (loop $again
+        (i32.store (i32.const 0) (i32.const 64))
+        (i32.store (i32.const 4) (i32.const 4096))
+        (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+        (local.set $n (i32.load (i32.const 16)))
+        (br_if $done (i32.eqz (local.get $n)))
+        (i32.store (i32.const 4) (local.get $n))
+        (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+        (br $again)))))
+"#;
