@@ -1,0 +1,1 @@
+//! The Aether control plane (work in progress).

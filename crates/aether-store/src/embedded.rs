@@ -1,0 +1,866 @@
+//! The embedded backend: metadata in one redb file, blobs in a directory.
+//!
+//! Tables (values are JSON, so fields can be added without a migration):
+//! - `functions`: name → [`FunctionMeta`] (a copy of the current version, so
+//!   the manifest is one table scan)
+//! - `versions`: (name, version) → [`VersionRecord`]
+//! - `blob_refs`: sha256 → number of versions referencing it
+//! - `nodes`: node id → [`NodeRecord`]
+//! - `events`: id → [`EventRecord`]
+//! - `counters`: schema version, next event id
+//!
+//! Ordering of a deploy: blob durable first (temp file, fsync, rename,
+//! directory fsync), then the metadata commit (redb commits are durable when
+//! `commit` returns). A crash in between leaves an unreferenced blob, which
+//! the collection at the next open removes.
+
+use std::path::PathBuf;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use aether_proto::validate_function_name;
+
+use crate::Store;
+use crate::blob::BlobDir;
+use crate::error::StoreError;
+use crate::record::{
+    DeployOutcome, DeploySpec, EventQuery, EventRecord, FunctionRecord, GcReport, NewEvent,
+    NodeHeartbeat, NodeRecord, VersionRecord, now_ms, sha256_hex,
+};
+
+/// Default number of events kept: enough for days of per-function stats
+/// from a small fleet, while the table stays a few tens of MB.
+pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
+
+/// Schema of the tables below; bumped on an incompatible change.
+const SCHEMA_VERSION: u64 = 1;
+
+const FUNCTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("functions");
+const VERSIONS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("versions");
+const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs");
+const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+const SCHEMA_KEY: &str = "schema_version";
+const NEXT_EVENT_KEY: &str = "next_event_id";
+
+/// Where and how to open a [`RedbStore`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// The redb file.
+    pub db_path: PathBuf,
+    /// The blob directory.
+    pub blob_dir: PathBuf,
+    /// Number of events kept; older ones are dropped. At least 1.
+    pub event_retention: u64,
+}
+
+impl StoreOptions {
+    /// Options with the default retention.
+    pub fn new(db_path: impl Into<PathBuf>, blob_dir: impl Into<PathBuf>) -> Self {
+        StoreOptions {
+            db_path: db_path.into(),
+            blob_dir: blob_dir.into(),
+            event_retention: DEFAULT_EVENT_RETENTION,
+        }
+    }
+}
+
+/// Per-function metadata row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FunctionMeta {
+    /// Highest version number ever stored for this function.
+    latest_version: u64,
+    /// When version 1 was deployed.
+    created_at_ms: u64,
+    /// Copy of the current version's record.
+    current: VersionRecord,
+}
+
+/// The embedded store.
+pub struct RedbStore {
+    db: Database,
+    blobs: BlobDir,
+    event_retention: u64,
+    /// Deploys hold it shared from their blob write until their metadata
+    /// commit; blob removal holds it exclusively, so a blob about to be
+    /// referenced is never removed.
+    blob_lock: RwLock<()>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("blobs", &self.blobs)
+            .field("event_retention", &self.event_retention)
+            .finish_non_exhaustive()
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain structs (strings, numbers, maps with string
+    // keys, JSON values) cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { table, source })
+}
+
+impl RedbStore {
+    /// Opens (creating if needed) the database and blob directory, then
+    /// removes blobs and temporary files left unreferenced by a crash.
+    pub fn open(options: StoreOptions) -> Result<Self, StoreError> {
+        if let Some(parent) = options.db_path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::io("creating database directory", parent, e))?;
+        }
+        let db = Database::create(&options.db_path)?;
+        let blobs = BlobDir::open(&options.blob_dir)?;
+        let store = RedbStore {
+            db,
+            blobs,
+            event_retention: options.event_retention.max(1),
+            blob_lock: RwLock::new(()),
+        };
+        store.init_tables()?;
+        let report = store.collect_garbage()?;
+        if report != GcReport::default() {
+            info!(
+                blobs_removed = report.blobs_removed,
+                temp_files_removed = report.temp_files_removed,
+                blobs_missing = report.blobs_missing,
+                "blob directory cleaned at open"
+            );
+        }
+        Ok(store)
+    }
+
+    /// The blob directory's path for a sha256 (for diagnostics and tests).
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.blobs.path(sha256)
+    }
+
+    fn init_tables(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(FUNCTIONS)?;
+            txn.open_table(VERSIONS)?;
+            txn.open_table(BLOB_REFS)?;
+            txn.open_table(NODES)?;
+            txn.open_table(EVENTS)?;
+            let mut counters = txn.open_table(COUNTERS)?;
+            let found = counters.get(SCHEMA_KEY)?.map(|v| v.value());
+            match found {
+                Some(found) if found > SCHEMA_VERSION => {
+                    return Err(StoreError::UnsupportedSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    counters.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn read_lock(&self) -> RwLockReadGuard<'_, ()> {
+        // The lock guards no data, so a poisoned lock is still usable.
+        self.blob_lock.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_lock(&self) -> RwLockWriteGuard<'_, ()> {
+        self.blob_lock.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<FunctionMeta>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FUNCTIONS)?;
+        table
+            .get(name)?
+            .map(|v| decode("functions", v.value()))
+            .transpose()
+    }
+
+    /// Removes the blobs among `candidates` that no version references any
+    /// more. Holds the blob lock exclusively, so no deploy is between its
+    /// blob write and its commit.
+    fn remove_unreferenced(&self, candidates: &[String]) -> Result<usize, StoreError> {
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.write_lock();
+        let txn = self.db.begin_read()?;
+        let refs = txn.open_table(BLOB_REFS)?;
+        let mut removed = 0;
+        for sha in candidates {
+            if refs.get(sha.as_str())?.is_none() {
+                self.blobs.remove(sha)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Adds `delta` (±1) to the reference count of a blob; returns the new
+/// count. A count reaching zero removes the row.
+fn add_ref(txn: &WriteTransaction, sha: &str, delta: i64) -> Result<u64, StoreError> {
+    let mut refs = txn.open_table(BLOB_REFS)?;
+    let old = refs.get(sha)?.map(|v| v.value()).unwrap_or(0);
+    let new = old.saturating_add_signed(delta);
+    if new == 0 {
+        refs.remove(sha)?;
+    } else {
+        refs.insert(sha, new)?;
+    }
+    Ok(new)
+}
+
+fn same_settings(current: &VersionRecord, sha: &str, spec: &DeploySpec) -> bool {
+    current.sha256 == sha && current.spec == *spec
+}
+
+impl Store for RedbStore {
+    fn deploy(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        spec: &DeploySpec,
+    ) -> Result<DeployOutcome, StoreError> {
+        validate_function_name(name)?;
+        let sha = sha256_hex(wasm);
+        if let Some(meta) = self.meta(name)?
+            && same_settings(&meta.current, &sha, spec)
+        {
+            return Ok(DeployOutcome::Unchanged(meta.current));
+        }
+
+        let _guard = self.read_lock();
+        self.blobs.write(&sha, wasm)?;
+
+        let txn = self.db.begin_write()?;
+        let outcome = {
+            let mut functions = txn.open_table(FUNCTIONS)?;
+            let existing: Option<FunctionMeta> = functions
+                .get(name)?
+                .map(|v| decode("functions", v.value()))
+                .transpose()?;
+            // Re-checked inside the transaction: a concurrent identical
+            // deploy may have committed since the check above.
+            if let Some(meta) = &existing
+                && same_settings(&meta.current, &sha, spec)
+            {
+                DeployOutcome::Unchanged(meta.current.clone())
+            } else {
+                let now = now_ms();
+                let version = existing.as_ref().map_or(0, |m| m.latest_version) + 1;
+                let record = VersionRecord {
+                    version,
+                    sha256: sha.clone(),
+                    size: wasm.len() as u64,
+                    deployed_at_ms: now,
+                    spec: spec.clone(),
+                };
+                let meta = FunctionMeta {
+                    latest_version: version,
+                    created_at_ms: existing.as_ref().map_or(now, |m| m.created_at_ms),
+                    current: record.clone(),
+                };
+                functions.insert(name, encode(&meta).as_slice())?;
+                txn.open_table(VERSIONS)?
+                    .insert((name, version), encode(&record).as_slice())?;
+                add_ref(&txn, &sha, 1)?;
+                DeployOutcome::Created(record)
+            }
+        };
+        if outcome.created() {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(outcome)
+    }
+
+    fn function(&self, name: &str) -> Result<Option<FunctionRecord>, StoreError> {
+        validate_function_name(name)?;
+        let txn = self.db.begin_read()?;
+        let functions = txn.open_table(FUNCTIONS)?;
+        let Some(meta) = functions.get(name)? else {
+            return Ok(None);
+        };
+        let meta: FunctionMeta = decode("functions", meta.value())?;
+        let versions = txn.open_table(VERSIONS)?;
+        let mut records = Vec::new();
+        for entry in versions.range((name, 0)..=(name, u64::MAX))? {
+            let (_, value) = entry?;
+            records.push(decode("versions", value.value())?);
+        }
+        Ok(Some(FunctionRecord {
+            name: name.to_owned(),
+            current_version: meta.current.version,
+            created_at_ms: meta.created_at_ms,
+            versions: records,
+        }))
+    }
+
+    fn current_versions(&self) -> Result<Vec<(String, VersionRecord)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let functions = txn.open_table(FUNCTIONS)?;
+        let mut out = Vec::with_capacity(usize::try_from(functions.len()?).unwrap_or(0));
+        for entry in functions.iter()? {
+            let (name, value) = entry?;
+            let meta: FunctionMeta = decode("functions", value.value())?;
+            out.push((name.value().to_owned(), meta.current));
+        }
+        Ok(out)
+    }
+
+    fn function_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(FUNCTIONS)?.len()?)
+    }
+
+    fn version(&self, name: &str, version: Option<u64>) -> Result<VersionRecord, StoreError> {
+        validate_function_name(name)?;
+        let not_found = || StoreError::FunctionNotFound {
+            name: name.to_owned(),
+        };
+        let txn = self.db.begin_read()?;
+        match version {
+            None => {
+                let functions = txn.open_table(FUNCTIONS)?;
+                let meta = functions.get(name)?.ok_or_else(not_found)?;
+                let meta: FunctionMeta = decode("functions", meta.value())?;
+                Ok(meta.current)
+            }
+            Some(version) => {
+                let versions = txn.open_table(VERSIONS)?;
+                if let Some(v) = versions.get((name, version))? {
+                    return decode("versions", v.value());
+                }
+                if txn.open_table(FUNCTIONS)?.get(name)?.is_none() {
+                    return Err(not_found());
+                }
+                Err(StoreError::VersionNotFound {
+                    name: name.to_owned(),
+                    version,
+                })
+            }
+        }
+    }
+
+    fn rollback(&self, name: &str, version: u64) -> Result<VersionRecord, StoreError> {
+        validate_function_name(name)?;
+        let txn = self.db.begin_write()?;
+        let record = {
+            let mut functions = txn.open_table(FUNCTIONS)?;
+            let mut meta: FunctionMeta = match functions.get(name)? {
+                Some(v) => decode("functions", v.value())?,
+                None => {
+                    return Err(StoreError::FunctionNotFound {
+                        name: name.to_owned(),
+                    });
+                }
+            };
+            let versions = txn.open_table(VERSIONS)?;
+            let record: VersionRecord = match versions.get((name, version))? {
+                Some(v) => decode("versions", v.value())?,
+                None => {
+                    return Err(StoreError::VersionNotFound {
+                        name: name.to_owned(),
+                        version,
+                    });
+                }
+            };
+            meta.current = record.clone();
+            functions.insert(name, encode(&meta).as_slice())?;
+            record
+        };
+        txn.commit()?;
+        Ok(record)
+    }
+
+    fn delete(&self, name: &str) -> Result<FunctionRecord, StoreError> {
+        validate_function_name(name)?;
+        let txn = self.db.begin_write()?;
+        let mut unreferenced = Vec::new();
+        let record = {
+            let mut functions = txn.open_table(FUNCTIONS)?;
+            let meta: FunctionMeta = match functions.remove(name)? {
+                Some(v) => decode("functions", v.value())?,
+                None => {
+                    return Err(StoreError::FunctionNotFound {
+                        name: name.to_owned(),
+                    });
+                }
+            };
+            let mut versions = txn.open_table(VERSIONS)?;
+            let mut records: Vec<VersionRecord> = Vec::new();
+            for entry in versions.extract_from_if((name, 0)..=(name, u64::MAX), |_, _| true)? {
+                let (_, value) = entry?;
+                records.push(decode("versions", value.value())?);
+            }
+            for r in &records {
+                if add_ref(&txn, &r.sha256, -1)? == 0 && !unreferenced.contains(&r.sha256) {
+                    unreferenced.push(r.sha256.clone());
+                }
+            }
+            FunctionRecord {
+                name: name.to_owned(),
+                current_version: meta.current.version,
+                created_at_ms: meta.created_at_ms,
+                versions: records,
+            }
+        };
+        txn.commit()?;
+        // The metadata no longer references these; a failure to remove one
+        // only leaves an orphan that the next collection removes.
+        if let Err(e) = self.remove_unreferenced(&unreferenced) {
+            warn!(function = name, error = %e, "removing unreferenced blobs failed; left for the next collection");
+        }
+        Ok(record)
+    }
+
+    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        self.blobs.read(sha256)
+    }
+
+    fn collect_garbage(&self) -> Result<GcReport, StoreError> {
+        let _guard = self.write_lock();
+        let listing = self.blobs.list()?;
+        let mut report = GcReport::default();
+        for tmp in &listing.temp_files {
+            self.blobs.remove_temp(tmp)?;
+            report.temp_files_removed += 1;
+        }
+        let txn = self.db.begin_read()?;
+        let refs = txn.open_table(BLOB_REFS)?;
+        for sha in &listing.blobs {
+            if refs.get(sha.as_str())?.is_none() {
+                self.blobs.remove(sha)?;
+                report.blobs_removed += 1;
+            }
+        }
+        for entry in refs.iter()? {
+            let (sha, _) = entry?;
+            let sha = sha.value();
+            if !self.blobs.exists(sha)? {
+                tracing::error!(
+                    sha256 = sha,
+                    "a referenced blob is missing from the blob directory"
+                );
+                report.blobs_missing += 1;
+            }
+        }
+        if report.blobs_removed + report.temp_files_removed > 0 {
+            self.blobs.sync_dir()?;
+        }
+        Ok(report)
+    }
+
+    fn upsert_node(&self, heartbeat: NodeHeartbeat) -> Result<NodeRecord, StoreError> {
+        let txn = self.db.begin_write()?;
+        let record = {
+            let mut nodes = txn.open_table(NODES)?;
+            let now = now_ms();
+            let registered_at_ms = match nodes.get(heartbeat.node_id.as_str())? {
+                Some(v) => decode::<NodeRecord>("nodes", v.value())?.registered_at_ms,
+                None => now,
+            };
+            let record = NodeRecord {
+                node_id: heartbeat.node_id,
+                url: heartbeat.url,
+                registered_at_ms,
+                last_seen_ms: now,
+                functions: heartbeat.functions,
+            };
+            nodes.insert(record.node_id.as_str(), encode(&record).as_slice())?;
+            record
+        };
+        txn.commit()?;
+        Ok(record)
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let nodes = txn.open_table(NODES)?;
+        let mut out = Vec::new();
+        for entry in nodes.iter()? {
+            let (_, value) = entry?;
+            out.push(decode("nodes", value.value())?);
+        }
+        Ok(out)
+    }
+
+    fn append_events(&self, events: Vec<NewEvent>) -> Result<Vec<EventRecord>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_write()?;
+        let stored = {
+            let mut counters = txn.open_table(COUNTERS)?;
+            let mut next = counters.get(NEXT_EVENT_KEY)?.map_or(1, |v| v.value());
+            let mut table = txn.open_table(EVENTS)?;
+            let now = now_ms();
+            let mut stored = Vec::with_capacity(events.len());
+            for e in events {
+                let record = EventRecord {
+                    id: next,
+                    received_at_ms: now,
+                    event: e.event,
+                    node_id: e.node_id,
+                    function: e.function,
+                    data: e.data,
+                };
+                table.insert(next, encode(&record).as_slice())?;
+                stored.push(record);
+                next += 1;
+            }
+            counters.insert(NEXT_EVENT_KEY, next)?;
+            // Ids are contiguous and only the oldest are ever removed, so
+            // the newest `retention` events are exactly ids > cutoff.
+            let last = next - 1;
+            if last > self.event_retention {
+                let cutoff = last - self.event_retention;
+                table.retain_in(..=cutoff, |_, _| false)?;
+            }
+            stored
+        };
+        txn.commit()?;
+        Ok(stored)
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        if query.limit == 0 || query.since == u64::MAX {
+            return Ok(out);
+        }
+        for entry in table.range(query.since + 1..)? {
+            let (_, value) = entry?;
+            let record: EventRecord = decode("events", value.value())?;
+            if query
+                .function
+                .as_ref()
+                .is_some_and(|f| record.function.as_deref() != Some(f.as_str()))
+            {
+                continue;
+            }
+            out.push(record);
+            if out.len() >= query.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aether_proto::LimitsSpec;
+
+    use super::*;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        options: StoreOptions,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let options =
+                StoreOptions::new(dir.path().join("control.db"), dir.path().join("blobs"));
+            Fixture { _dir: dir, options }
+        }
+
+        fn open(&self) -> RedbStore {
+            RedbStore::open(self.options.clone()).unwrap()
+        }
+    }
+
+    fn event(kind: &str, function: Option<&str>) -> NewEvent {
+        NewEvent {
+            event: kind.to_owned(),
+            node_id: Some("edge-1".into()),
+            function: function.map(str::to_owned),
+            data: serde_json::json!({"n": 1}),
+        }
+    }
+
+    #[test]
+    fn deploys_create_increasing_versions_and_identical_redeploy_keeps_version() {
+        let f = Fixture::new();
+        let store = f.open();
+        let spec = DeploySpec::default();
+        let v1 = store.deploy("hello", b"one", &spec).unwrap();
+        assert!(v1.created());
+        assert_eq!(v1.record().version, 1);
+        assert_eq!(v1.record().sha256, sha256_hex(b"one"));
+        let again = store.deploy("hello", b"one", &spec).unwrap();
+        assert_eq!(again, DeployOutcome::Unchanged(v1.record().clone()));
+        let v2 = store.deploy("hello", b"two", &spec).unwrap();
+        assert_eq!(v2.record().version, 2);
+        let info = store.function("hello").unwrap().unwrap();
+        assert_eq!(info.current_version, 2);
+        assert_eq!(info.versions.len(), 2);
+    }
+
+    #[test]
+    fn same_bytes_with_other_settings_is_a_new_version() {
+        let f = Fixture::new();
+        let store = f.open();
+        store.deploy("f", b"x", &DeploySpec::default()).unwrap();
+        let spec = DeploySpec {
+            args: vec!["--v".into()],
+            env: BTreeMap::from([("K".into(), "V".into())]),
+            limits: LimitsSpec {
+                timeout: Some("1s".into()),
+                memory: None,
+            },
+        };
+        let out = store.deploy("f", b"x", &spec).unwrap();
+        assert!(out.created());
+        assert_eq!(out.record().version, 2);
+        assert_eq!(out.record().spec, spec);
+    }
+
+    #[test]
+    fn rollback_makes_an_old_version_current_and_refuses_unknown_ones() {
+        let f = Fixture::new();
+        let store = f.open();
+        store.deploy("f", b"a", &DeploySpec::default()).unwrap();
+        store.deploy("f", b"b", &DeploySpec::default()).unwrap();
+        let r = store.rollback("f", 1).unwrap();
+        assert_eq!(r.sha256, sha256_hex(b"a"));
+        assert_eq!(store.version("f", None).unwrap().version, 1);
+        assert!(matches!(
+            store.rollback("f", 7),
+            Err(StoreError::VersionNotFound { version: 7, .. })
+        ));
+        assert!(matches!(
+            store.rollback("nope", 1),
+            Err(StoreError::FunctionNotFound { .. })
+        ));
+        // The next deploy continues after the highest version.
+        let v3 = store.deploy("f", b"c", &DeploySpec::default()).unwrap();
+        assert_eq!(v3.record().version, 3);
+    }
+
+    #[test]
+    fn delete_removes_only_blobs_no_other_version_references() {
+        let f = Fixture::new();
+        let store = f.open();
+        store
+            .deploy("a", b"shared", &DeploySpec::default())
+            .unwrap();
+        store
+            .deploy("a", b"only-a", &DeploySpec::default())
+            .unwrap();
+        store
+            .deploy("b", b"shared", &DeploySpec::default())
+            .unwrap();
+        let deleted = store.delete("a").unwrap();
+        assert_eq!(deleted.versions.len(), 2);
+        assert!(store.function("a").unwrap().is_none());
+        assert_eq!(store.read_blob(&sha256_hex(b"shared")).unwrap(), b"shared");
+        assert!(matches!(
+            store.read_blob(&sha256_hex(b"only-a")),
+            Err(StoreError::BlobMissing { .. })
+        ));
+        assert!(matches!(
+            store.delete("a"),
+            Err(StoreError::FunctionNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn open_removes_orphan_blobs_and_temp_files_but_keeps_referenced_ones() {
+        let f = Fixture::new();
+        {
+            let store = f.open();
+            store
+                .deploy("kept", b"kept", &DeploySpec::default())
+                .unwrap();
+        }
+        let orphan = sha256_hex(b"orphan");
+        std::fs::write(f.options.blob_dir.join(format!("{orphan}.wasm")), b"orphan").unwrap();
+        std::fs::write(f.options.blob_dir.join(".upload-abc.tmp"), b"half").unwrap();
+        std::fs::write(f.options.blob_dir.join("README"), b"not ours").unwrap();
+        let store = f.open();
+        assert!(!f.options.blob_dir.join(format!("{orphan}.wasm")).exists());
+        assert!(!f.options.blob_dir.join(".upload-abc.tmp").exists());
+        assert!(f.options.blob_dir.join("README").exists());
+        assert_eq!(store.read_blob(&sha256_hex(b"kept")).unwrap(), b"kept");
+        assert_eq!(store.collect_garbage().unwrap(), GcReport::default());
+    }
+
+    #[test]
+    fn reopening_keeps_functions_versions_nodes_and_events() {
+        let f = Fixture::new();
+        {
+            let store = f.open();
+            store.deploy("f", b"1", &DeploySpec::default()).unwrap();
+            store.deploy("f", b"2", &DeploySpec::default()).unwrap();
+            store.rollback("f", 1).unwrap();
+            store
+                .upsert_node(NodeHeartbeat {
+                    node_id: "edge-1".into(),
+                    url: "http://127.0.0.1:9091".into(),
+                    functions: BTreeMap::new(),
+                })
+                .unwrap();
+            store
+                .append_events(vec![event("node_started", None)])
+                .unwrap();
+        }
+        let store = f.open();
+        let info = store.function("f").unwrap().unwrap();
+        assert_eq!((info.current_version, info.versions.len()), (1, 2));
+        assert_eq!(store.nodes().unwrap().len(), 1);
+        let events = store
+            .events(&EventQuery {
+                since: 0,
+                limit: 10,
+                function: None,
+            })
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        // Ids keep increasing across a reopen.
+        let more = store.append_events(vec![event("x", None)]).unwrap();
+        assert_eq!(more[0].id, 2);
+    }
+
+    #[test]
+    fn heartbeat_keeps_registration_time_and_updates_last_seen() {
+        let f = Fixture::new();
+        let store = f.open();
+        let hb = NodeHeartbeat {
+            node_id: "n".into(),
+            url: "http://a".into(),
+            functions: BTreeMap::new(),
+        };
+        let first = store.upsert_node(hb.clone()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let second = store
+            .upsert_node(NodeHeartbeat {
+                url: "http://b".into(),
+                ..hb
+            })
+            .unwrap();
+        assert_eq!(second.registered_at_ms, first.registered_at_ms);
+        assert!(second.last_seen_ms > first.last_seen_ms);
+        assert_eq!(store.nodes().unwrap(), vec![second]);
+    }
+
+    #[test]
+    fn events_page_in_order_filter_by_function_and_drop_the_oldest_beyond_retention() {
+        let f = Fixture::new();
+        let store = RedbStore::open(StoreOptions {
+            event_retention: 5,
+            ..f.options.clone()
+        })
+        .unwrap();
+        for i in 0..8 {
+            let function = if i % 2 == 0 { Some("even") } else { None };
+            store.append_events(vec![event("e", function)]).unwrap();
+        }
+        let all = store
+            .events(&EventQuery {
+                since: 0,
+                limit: 100,
+                function: None,
+            })
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![4, 5, 6, 7, 8]
+        );
+        let page = store
+            .events(&EventQuery {
+                since: 4,
+                limit: 2,
+                function: None,
+            })
+            .unwrap();
+        assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), vec![5, 6]);
+        let even = store
+            .events(&EventQuery {
+                since: 0,
+                limit: 100,
+                function: Some("even".into()),
+            })
+            .unwrap();
+        assert_eq!(even.iter().map(|e| e.id).collect::<Vec<_>>(), vec![5, 7]);
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_touching_storage() {
+        let f = Fixture::new();
+        let store = f.open();
+        for name in ["..", "A", "a/b", ""] {
+            assert!(matches!(
+                store.deploy(name, b"x", &DeploySpec::default()),
+                Err(StoreError::InvalidName(_))
+            ));
+        }
+        assert!(store.blobs.list().unwrap().blobs.is_empty());
+    }
+
+    #[test]
+    fn concurrent_deploys_and_deletes_never_lose_a_referenced_blob() {
+        let f = Fixture::new();
+        let store = std::sync::Arc::new(f.open());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20 {
+                        // Every thread deploys the same shared bytes under its own name,
+                        // and deletes it every other round.
+                        let name = format!("f{t}");
+                        store
+                            .deploy(&name, b"shared", &DeploySpec::default())
+                            .unwrap();
+                        store
+                            .deploy(&name, format!("{t}-{i}").as_bytes(), &DeploySpec::default())
+                            .unwrap();
+                        if i % 2 == 0 {
+                            store.delete(&name).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        for (name, version) in store.current_versions().unwrap() {
+            let f = store.function(&name).unwrap().unwrap();
+            for v in f.versions {
+                let bytes = store.read_blob(&v.sha256).unwrap();
+                assert_eq!(sha256_hex(&bytes), v.sha256);
+            }
+            assert!(store.read_blob(&version.sha256).is_ok());
+        }
+        assert_eq!(store.collect_garbage().unwrap().blobs_missing, 0);
+    }
+}

@@ -1,0 +1,81 @@
+//! Control-plane persistence for Aether: functions with their versions,
+//! edge nodes and the event log, behind the [`Store`] trait.
+//!
+//! [`RedbStore`] is the embedded implementation (one redb file plus a
+//! directory of content-addressed blobs `<blob_dir>/<sha256>.wasm`). The trait
+//! is where a networked backend plugs in when one control plane is not enough.
+//!
+//! The trait is synchronous: the embedded backend does blocking file I/O and
+//! fsyncs, so callers on an async runtime run it on a blocking thread
+//! (`tokio::task::spawn_blocking`).
+
+mod blob;
+mod embedded;
+mod error;
+mod record;
+
+pub use embedded::{DEFAULT_EVENT_RETENTION, RedbStore, StoreOptions};
+pub use error::StoreError;
+pub use record::{
+    DeployOutcome, DeploySpec, EventQuery, EventRecord, FunctionRecord, GcReport, NewEvent,
+    NodeHeartbeat, NodeRecord, VersionRecord, now_ms, sha256_hex,
+};
+
+/// Everything the control plane persists.
+///
+/// Implementations must make a successful [`Store::deploy`] durable before
+/// returning: the blob and the metadata survive a crash of the process or
+/// the machine at any later instant.
+pub trait Store: Send + Sync + 'static {
+    /// Stores `wasm` as a new version of `name` and makes it current.
+    ///
+    /// When the current version already has the same sha256 and the same
+    /// args, env and limits, nothing changes and
+    /// [`DeployOutcome::Unchanged`] is returned.
+    fn deploy(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        spec: &DeploySpec,
+    ) -> Result<DeployOutcome, StoreError>;
+
+    /// A function with every stored version, or `None`.
+    fn function(&self, name: &str) -> Result<Option<FunctionRecord>, StoreError>;
+
+    /// The current version of every function, ordered by name.
+    fn current_versions(&self) -> Result<Vec<(String, VersionRecord)>, StoreError>;
+
+    /// Number of functions.
+    fn function_count(&self) -> Result<u64, StoreError>;
+
+    /// One version of a function; the current one when `version` is `None`.
+    fn version(&self, name: &str, version: Option<u64>) -> Result<VersionRecord, StoreError>;
+
+    /// Makes an existing version current again.
+    fn rollback(&self, name: &str, version: u64) -> Result<VersionRecord, StoreError>;
+
+    /// Removes a function and all its versions; blobs no other version
+    /// references are deleted.
+    fn delete(&self, name: &str) -> Result<FunctionRecord, StoreError>;
+
+    /// The bytes of a stored blob.
+    fn read_blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Removes blobs that no version references and leftover temporary
+    /// files (e.g. from a crash between a blob write and its metadata
+    /// commit).
+    fn collect_garbage(&self) -> Result<GcReport, StoreError>;
+
+    /// Registers an edge node, or records a heartbeat of a known one.
+    fn upsert_node(&self, heartbeat: NodeHeartbeat) -> Result<NodeRecord, StoreError>;
+
+    /// Every known node, ordered by id.
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+
+    /// Appends events, assigning increasing ids; the oldest events beyond
+    /// the retention are dropped. Returns the stored records.
+    fn append_events(&self, events: Vec<NewEvent>) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Events with an id greater than `query.since`, oldest first.
+    fn events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+}

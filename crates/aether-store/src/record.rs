@@ -1,0 +1,177 @@
+//! The records the store keeps, independent of the wire format.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aether_proto::LimitsSpec;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a deploy sets besides the module itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploySpec {
+    /// Extra arguments after the function name.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Per-function limits.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// One stored version of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Version number, from 1.
+    pub version: u64,
+    /// sha256 of the module, lowercase hex.
+    pub sha256: String,
+    /// Module size in bytes.
+    pub size: u64,
+    /// When it was deployed, milliseconds since the Unix epoch.
+    pub deployed_at_ms: u64,
+    /// Arguments, env and limits.
+    #[serde(flatten)]
+    pub spec: DeploySpec,
+}
+
+impl VersionRecord {
+    /// Size in KiB, rounded up (the wire's `size_kb`).
+    pub fn size_kb(&self) -> u64 {
+        self.size.div_ceil(1024)
+    }
+}
+
+/// A function with every stored version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRecord {
+    /// Function name.
+    pub name: String,
+    /// The version edges run.
+    pub current_version: u64,
+    /// When the first version was deployed, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Every stored version, oldest first.
+    pub versions: Vec<VersionRecord>,
+}
+
+/// Result of [`crate::Store::deploy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// A new version was stored and made current.
+    Created(VersionRecord),
+    /// The current version already had these bytes and settings.
+    Unchanged(VersionRecord),
+}
+
+impl DeployOutcome {
+    /// The version now current.
+    pub fn record(&self) -> &VersionRecord {
+        match self {
+            DeployOutcome::Created(r) | DeployOutcome::Unchanged(r) => r,
+        }
+    }
+
+    /// Whether a new version was created.
+    pub fn created(&self) -> bool {
+        matches!(self, DeployOutcome::Created(_))
+    }
+}
+
+/// What an edge sends when it registers or heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeHeartbeat {
+    /// Stable id of the edge.
+    pub node_id: String,
+    /// Base URL of the edge.
+    pub url: String,
+    /// Functions the edge holds: name → version.
+    pub functions: BTreeMap<String, u64>,
+}
+
+/// A known edge node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Stable id of the edge.
+    pub node_id: String,
+    /// Base URL of the edge.
+    pub url: String,
+    /// First registration, ms since the Unix epoch.
+    pub registered_at_ms: u64,
+    /// Last heartbeat, ms since the Unix epoch.
+    pub last_seen_ms: u64,
+    /// Functions the edge reported holding.
+    #[serde(default)]
+    pub functions: BTreeMap<String, u64>,
+}
+
+/// An event to append to the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Event kind.
+    pub event: String,
+    /// Edge that sent it, when known.
+    pub node_id: Option<String>,
+    /// Function it concerns, when any.
+    pub function: Option<String>,
+    /// Details.
+    pub data: serde_json::Value,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Monotonic id, from 1.
+    pub id: u64,
+    /// When it was stored, ms since the Unix epoch.
+    pub received_at_ms: u64,
+    /// Event kind.
+    pub event: String,
+    /// Edge that sent it, when known.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// Function it concerns, when any.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// Details.
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only events with an id greater than this.
+    pub since: u64,
+    /// At most this many events.
+    pub limit: usize,
+    /// Only events concerning this function.
+    pub function: Option<String>,
+}
+
+/// What a garbage collection removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs no version referenced.
+    pub blobs_removed: usize,
+    /// Temporary files left by interrupted writes.
+    pub temp_files_removed: usize,
+    /// Blobs referenced by metadata but absent on disk (logged; never
+    /// expected, since blobs are durable before their metadata commits).
+    pub blobs_missing: usize,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// sha256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
