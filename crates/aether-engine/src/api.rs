@@ -1,0 +1,208 @@
+//! HTTP handlers: `POST /execute`, `GET /health`, and JSON answers for
+//! unknown routes and methods.
+
+use std::sync::Arc;
+
+use aether_proto::{CacheSource, EdgeHealth, ErrorCode, ExecuteRequest, ExecuteResponse};
+use aether_runtime::{CompileError, InvokeError, Invocation, ModuleSource};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::error::ApiError;
+use crate::executor::ExecError;
+use crate::registry::FunctionEntry;
+use crate::state::AppState;
+
+/// `POST /execute`.
+pub async fn execute(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    check_json_content_type(&headers)?;
+    let body = body.map_err(body_rejection)?;
+    let request: ExecuteRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))?;
+    aether_proto::validate_function_name(&request.function)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let stdin = match (request.input, request.stdin) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "give either `input` (JSON) or `stdin` (text), not both",
+            ));
+        }
+        (Some(input), None) => Bytes::from(serde_json::to_vec(&input).map_err(|e| {
+            ApiError::internal("cannot serialise the input", &e)
+        })?),
+        (None, Some(text)) => Bytes::from(text),
+        (None, None) => Bytes::new(),
+    };
+    let max_input = state.config().max_input;
+    if stdin.len() as u64 > max_input {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("input is {} bytes; the limit is {max_input}", stdin.len()),
+        ));
+    }
+    let entry = lookup(&state, &request.function).await?;
+    let job_state = state.clone();
+    let response = state
+        .executor()
+        .run(move || run_function(&job_state, entry, stdin))
+        .await
+        .map_err(|e| match e {
+            ExecError::Overloaded(o) => ApiError::new(ErrorCode::Overloaded, o.to_string()),
+            ExecError::Panicked(msg) => ApiError::internal("execution failed", &msg),
+        })??;
+    let json = serde_json::to_vec(&response)
+        .map_err(|e| ApiError::internal("cannot serialise the response", &e))?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// Finds a function, looking at `func_dir` when it is not known yet (a
+/// file added a moment ago is served without waiting for the next scan).
+async fn lookup(state: &AppState, name: &str) -> Result<Arc<FunctionEntry>, ApiError> {
+    if let Some(entry) = state.registry().get(name) {
+        return Ok(entry);
+    }
+    let (s, n) = (state.clone(), name.to_owned());
+    let found = tokio::task::spawn_blocking(move || s.registry().refresh_one(&n))
+        .await
+        .map_err(|e| ApiError::internal("function lookup failed", &e))?
+        .map_err(|e| ApiError::internal("cannot read the function directory", &e))?;
+    found.ok_or_else(|| not_found(name))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::FunctionNotFound,
+        format!("function {name} not found"),
+    )
+}
+
+/// Loads (from cache, disk artifact or wasm) and runs a function; blocking.
+fn run_function(
+    state: &AppState,
+    entry: Arc<FunctionEntry>,
+    stdin: Bytes,
+) -> Result<ExecuteResponse, ApiError> {
+    let runtime = state.runtime();
+    let load = |entry: &FunctionEntry| runtime.load(entry.hash, || std::fs::read(&entry.path));
+    let (entry, (module, source)) = match load(&entry) {
+        Ok(loaded) => (entry, loaded),
+        // The file changed since it was registered: look again, once.
+        Err(CompileError::HashMismatch { .. }) => {
+            let fresh = state
+                .registry()
+                .refresh_one(&entry.name)
+                .map_err(|e| ApiError::internal("cannot read the function directory", &e))?
+                .ok_or_else(|| not_found(&entry.name))?;
+            let loaded = load(&fresh).map_err(|e| compile_error(&fresh.name, e))?;
+            (fresh, loaded)
+        }
+        Err(e) => return Err(compile_error(&entry.name, e)),
+    };
+    let invocation = Invocation {
+        name: &entry.name,
+        args: &entry.args,
+        env: &entry.env,
+        stdin,
+        limits: state.config().limits,
+    };
+    match runtime.execute(&module, invocation) {
+        Ok(outcome) => Ok(ExecuteResponse {
+            output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+            exit_code: outcome.exit_code,
+            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+            execution_time_ms: outcome.elapsed.as_secs_f64() * 1000.0,
+            memory_used_kb: outcome.peak_memory_bytes.div_ceil(1024),
+            cache: match source {
+                ModuleSource::Memory => CacheSource::Memory,
+                ModuleSource::Disk => CacheSource::Disk,
+                ModuleSource::Compiled => CacheSource::Compiled,
+            },
+        }),
+        Err(failure) => {
+            let code = match &failure.error {
+                InvokeError::Timeout { .. } => ErrorCode::Timeout,
+                InvokeError::MemoryLimit { .. } => ErrorCode::MemoryLimitExceeded,
+                InvokeError::OutputLimit { .. } => ErrorCode::OutputLimitExceeded,
+                InvokeError::StackOverflow | InvokeError::Trap { .. } => ErrorCode::Trap,
+                InvokeError::Instantiate { .. } => ErrorCode::Internal,
+            };
+            tracing::debug!(function = %entry.name, error = %failure, "execution failed");
+            Err(
+                ApiError::new(code, format!("function {}: {}", entry.name, failure.error))
+                    .with_stderr(String::from_utf8_lossy(&failure.stderr).into_owned()),
+            )
+        }
+    }
+}
+
+fn compile_error(name: &str, e: CompileError) -> ApiError {
+    match e {
+        CompileError::InvalidWasm { .. } | CompileError::NotCommand { .. } => ApiError::new(
+            ErrorCode::InvalidWasm,
+            format!("function {name} cannot be loaded: {e}"),
+        ),
+        CompileError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            not_found(name)
+        }
+        other => ApiError::internal(&format!("cannot load function {name}"), &other),
+    }
+}
+
+fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("expected Content-Type application/json, got {mime:?}"),
+        ))
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+    } else {
+        ApiError::new(ErrorCode::InvalidRequest, rejection.body_text())
+    }
+}
+
+/// `GET /health`.
+pub async fn health(State(state): State<AppState>) -> Response {
+    axum::Json(EdgeHealth {
+        status: "ok".into(),
+        node_id: state.node_id().to_owned(),
+        functions: state.registry().len(),
+        cached_modules: state.runtime().cached_modules(),
+        uptime_s: state.uptime().as_secs(),
+    })
+    .into_response()
+}
+
+/// Any unknown route.
+pub async fn not_found_route() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route; see GET /health and POST /execute")
+}
+
+/// A known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+}

@@ -1,0 +1,379 @@
+//! Edge configuration: TOML file, then `AETHER_*` environment variables,
+//! then command-line flags (clap reads both of the latter). Every option has
+//! a working default, so the edge starts with no file at all.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aether_proto::limits::{LimitsError, parse_duration, parse_size};
+use aether_runtime::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_INSTANCES, Limits, RuntimeConfig};
+use serde::Deserialize;
+
+/// Default port of the edge (DESIGN.md).
+pub const DEFAULT_PORT: u16 = 9091;
+/// Largest request input (stdin) by default. 1 MiB covers JSON payloads of
+/// typical edge functions; raise `max_input` for bulk transforms.
+pub const DEFAULT_MAX_INPUT: u64 = 1 << 20;
+/// How often `func_dir` is rescanned for new or changed modules.
+pub const DEFAULT_SCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// Concurrent executions. Beyond the core count on purpose: a function
+/// stuck until its timeout must not stall the others, and the OS scheduler
+/// shares the cores fairly between running guests.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+/// Requests allowed to wait for an execution slot before new ones are shed
+/// with 503 `overloaded` (bounded memory under a flood).
+pub const DEFAULT_MAX_QUEUE: usize = 1024;
+
+/// The TOML file's shape. All fields optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[server]`
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[runtime]`
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+    /// Stable id of this edge.
+    pub node_id: Option<String>,
+}
+
+/// `[server]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to bind.
+    pub host: Option<IpAddr>,
+    /// Port to bind.
+    pub port: Option<u16>,
+}
+
+/// `[runtime]` table; sizes and durations are human strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Wall-clock limit per invocation, e.g. `"3s"`.
+    pub exec_timeout: Option<String>,
+    /// Linear-memory limit per invocation, e.g. `"16MB"`.
+    pub memory_limit: Option<String>,
+    /// Compiled modules kept in memory.
+    pub cache_size: Option<usize>,
+    /// Largest stdout/stderr per invocation, e.g. `"1MiB"`.
+    pub max_output: Option<String>,
+    /// Largest input per invocation, e.g. `"1MiB"`.
+    pub max_input: Option<String>,
+    /// Directory of `<name>.wasm` functions.
+    pub func_dir: Option<PathBuf>,
+    /// Directory for this edge's own state (compiled artifacts, node id).
+    pub data_dir: Option<PathBuf>,
+    /// Concurrent executions.
+    pub max_concurrency: Option<usize>,
+    /// Requests waiting for a slot before 503.
+    pub max_queue: Option<usize>,
+    /// How often `func_dir` is rescanned, e.g. `"1s"`.
+    pub scan_interval: Option<String>,
+}
+
+/// Command-line flags; each also reads an `AETHER_*` variable.
+#[derive(Debug, Default, Clone, clap::Parser)]
+#[command(name = "aether-engine", version, about = "Aether edge runtime: runs WebAssembly functions behind POST /execute")]
+pub struct Flags {
+    /// TOML configuration file.
+    #[arg(long, env = "AETHER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to bind [default: 127.0.0.1].
+    #[arg(long, env = "AETHER_HOST")]
+    pub host: Option<IpAddr>,
+    /// Port to bind [default: 9091; 0 picks a free port].
+    #[arg(long, env = "AETHER_PORT")]
+    pub port: Option<u16>,
+    /// Directory of `<name>.wasm` functions [default: ./functions].
+    #[arg(long, env = "AETHER_FUNC_DIR")]
+    pub func_dir: Option<PathBuf>,
+    /// Directory for compiled artifacts and the node id [default: ./data/edge].
+    #[arg(long, env = "AETHER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Wall-clock limit per invocation [default: 3s].
+    #[arg(long, env = "AETHER_EXEC_TIMEOUT")]
+    pub exec_timeout: Option<String>,
+    /// Memory limit per invocation [default: 16MB].
+    #[arg(long, env = "AETHER_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+    /// Compiled modules kept in memory [default: 100].
+    #[arg(long, env = "AETHER_CACHE_SIZE")]
+    pub cache_size: Option<usize>,
+    /// Largest stdout and stderr per invocation [default: 1MiB].
+    #[arg(long, env = "AETHER_MAX_OUTPUT")]
+    pub max_output: Option<String>,
+    /// Largest input per invocation [default: 1MiB].
+    #[arg(long, env = "AETHER_MAX_INPUT")]
+    pub max_input: Option<String>,
+    /// Concurrent executions [default: 64].
+    #[arg(long, env = "AETHER_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<usize>,
+    /// Requests waiting for an execution slot before 503 [default: 1024].
+    #[arg(long, env = "AETHER_MAX_QUEUE")]
+    pub max_queue: Option<usize>,
+    /// Stable id of this edge [default: generated once, kept in data_dir].
+    #[arg(long, env = "AETHER_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind.
+    pub port: u16,
+    /// Directory of `<name>.wasm` functions.
+    pub func_dir: PathBuf,
+    /// Directory for this edge's own state.
+    pub data_dir: PathBuf,
+    /// Default limits for every function.
+    pub limits: Limits,
+    /// Largest input in bytes.
+    pub max_input: u64,
+    /// Compiled modules kept in memory.
+    pub cache_size: usize,
+    /// Concurrent executions.
+    pub max_concurrency: usize,
+    /// Requests waiting for a slot before 503.
+    pub max_queue: usize,
+    /// `func_dir` rescan interval.
+    pub scan_interval: Duration,
+    /// Explicit node id, if configured.
+    pub node_id: Option<String>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A size or duration could not be parsed.
+    #[error(transparent)]
+    Value(#[from] LimitsError),
+    /// A value is out of its allowed range.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Which setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            func_dir: PathBuf::from("./functions"),
+            data_dir: PathBuf::from("./data/edge"),
+            limits: Limits::default(),
+            max_input: DEFAULT_MAX_INPUT,
+            cache_size: DEFAULT_CACHE_SIZE,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            max_queue: DEFAULT_MAX_QUEUE,
+            scan_interval: DEFAULT_SCAN_INTERVAL,
+            node_id: None,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Builds the effective configuration: defaults, then the file named by
+    /// `--config` (if any), then env/flags.
+    pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut cfg = EngineConfig::default();
+        let rt = &file.runtime;
+        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or(file.clone());
+
+        cfg.host = flags.host.or(file.server.host).unwrap_or(cfg.host);
+        cfg.port = flags.port.or(file.server.port).unwrap_or(cfg.port);
+        if let Some(dir) = flags.func_dir.clone().or(rt.func_dir.clone()) {
+            cfg.func_dir = dir;
+        }
+        if let Some(dir) = flags.data_dir.clone().or(rt.data_dir.clone()) {
+            cfg.data_dir = dir;
+        }
+        if let Some(t) = pick(&flags.exec_timeout, &rt.exec_timeout) {
+            cfg.limits.timeout = parse_duration("exec_timeout", &t)?;
+        }
+        if let Some(m) = pick(&flags.memory_limit, &rt.memory_limit) {
+            cfg.limits.memory_bytes = parse_size("memory_limit", &m)?;
+        }
+        if let Some(o) = pick(&flags.max_output, &rt.max_output) {
+            let bytes = usize::try_from(parse_size("max_output", &o)?).unwrap_or(usize::MAX);
+            cfg.limits.max_stdout_bytes = bytes;
+            cfg.limits.max_stderr_bytes = bytes;
+        }
+        if let Some(i) = pick(&flags.max_input, &rt.max_input) {
+            cfg.max_input = parse_size("max_input", &i)?;
+        }
+        if let Some(s) = rt.scan_interval.as_deref() {
+            cfg.scan_interval = parse_duration("scan_interval", s)?;
+        }
+        cfg.cache_size = flags.cache_size.or(rt.cache_size).unwrap_or(cfg.cache_size);
+        cfg.max_concurrency = flags
+            .max_concurrency
+            .or(rt.max_concurrency)
+            .unwrap_or(cfg.max_concurrency);
+        cfg.max_queue = flags.max_queue.or(rt.max_queue).unwrap_or(cfg.max_queue);
+        cfg.node_id = flags.node_id.clone().or(file.node_id);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges that parsing alone does not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.cache_size == 0 {
+            return invalid("cache_size", "must be at least 1");
+        }
+        if self.max_concurrency == 0 {
+            return invalid("max_concurrency", "must be at least 1");
+        }
+        if self.max_concurrency > 4096 {
+            return invalid("max_concurrency", "must be at most 4096");
+        }
+        if self.limits.memory_bytes > aether_runtime::RuntimeConfig::default().max_memory_limit {
+            return invalid("memory_limit", "must be at most 256MiB");
+        }
+        if let Some(id) = &self.node_id
+            && (id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()))
+        {
+            return invalid("node_id", "must be 1-128 printable characters");
+        }
+        Ok(())
+    }
+
+    /// The runtime configuration this edge config implies.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            default_limits: self.limits,
+            cache_size: self.cache_size,
+            artifact_dir: Some(self.artifact_dir()),
+            // Every running execution needs a slot; a few spare ones cover
+            // the instant between a permit's release and the slot's.
+            max_instances: u32::try_from(self.max_concurrency + 16)
+                .unwrap_or(DEFAULT_MAX_INSTANCES),
+            ..RuntimeConfig::default()
+        }
+    }
+
+    /// Where compiled artifacts are kept.
+    pub fn artifact_dir(&self) -> PathBuf {
+        self.data_dir.join("artifacts")
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_with_no_file_on_the_documented_defaults() {
+        let cfg = EngineConfig::load(&Flags::default()).unwrap();
+        assert_eq!(cfg.port, 9091);
+        assert_eq!(cfg.limits.timeout, Duration::from_secs(3));
+        assert_eq!(cfg.limits.memory_bytes, 16_000_000);
+        assert_eq!(cfg.cache_size, 100);
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win_over_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(
+            &path,
+            r#"
+            [server]
+            host = "0.0.0.0"
+            port = 8000
+            [runtime]
+            exec_timeout = "500ms"
+            memory_limit = "32MiB"
+            cache_size = 7
+            "#,
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path),
+            port: Some(9999),
+            ..Flags::default()
+        };
+        let cfg = EngineConfig::load(&flags).unwrap();
+        assert_eq!(cfg.host.to_string(), "0.0.0.0");
+        assert_eq!(cfg.port, 9999, "flag wins over file");
+        assert_eq!(cfg.limits.timeout, Duration::from_millis(500));
+        assert_eq!(cfg.limits.memory_bytes, 32 << 20);
+        assert_eq!(cfg.cache_size, 7);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let flags = Flags {
+            exec_timeout: Some("forever".into()),
+            ..Flags::default()
+        };
+        let err = EngineConfig::load(&flags).unwrap_err();
+        assert!(err.to_string().contains("exec_timeout"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(&path, "[runtime]\ntypo_key = 1\n").unwrap();
+        let err = EngineConfig::load(&Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("typo_key"), "{err}");
+
+        let err = EngineConfig::load(&Flags {
+            cache_size: Some(0),
+            ..Flags::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cache_size"), "{err}");
+    }
+}

@@ -1,0 +1,217 @@
+//! The function registry of this edge: which names it serves and the
+//! sha256 of each one's module. In standalone mode it mirrors `func_dir`
+//! (`<name>.wasm`), rescanned periodically and on a request for an unknown
+//! name, so new and changed files are served without a restart.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use aether_proto::validate_function_name;
+use aether_runtime::ModuleHash;
+
+/// Identity of a file's current contents without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+/// One servable function.
+#[derive(Debug)]
+pub struct FunctionEntry {
+    /// Function name.
+    pub name: String,
+    /// sha256 of its module.
+    pub hash: ModuleHash,
+    /// The module file.
+    pub path: PathBuf,
+    /// Deployed arguments after the name.
+    pub args: Vec<String>,
+    /// Deployed environment.
+    pub env: Vec<(String, String)>,
+    stamp: FileStamp,
+}
+
+/// What a scan changed.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// New or changed functions (worth compiling ahead of traffic).
+    pub updated: Vec<Arc<FunctionEntry>>,
+    /// Names that disappeared.
+    pub removed: Vec<String>,
+}
+
+/// Name → function, read-mostly.
+#[derive(Debug)]
+pub struct Registry {
+    func_dir: PathBuf,
+    functions: RwLock<HashMap<String, Arc<FunctionEntry>>>,
+}
+
+impl Registry {
+    /// A registry over `func_dir` (created if missing).
+    pub fn open(func_dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(func_dir)?;
+        Ok(Registry {
+            func_dir: func_dir.to_owned(),
+            functions: RwLock::default(),
+        })
+    }
+
+    /// The directory this registry mirrors.
+    pub fn func_dir(&self) -> &Path {
+        &self.func_dir
+    }
+
+    /// The function called `name`, if known.
+    pub fn get(&self, name: &str) -> Option<Arc<FunctionEntry>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Number of functions.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// True when no function is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<FunctionEntry>>> {
+        // Writers only swap whole entries; a panic cannot leave the map torn.
+        self.functions.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<FunctionEntry>>> {
+        self.functions.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Looks at `<func_dir>/<name>.wasm` now (blocking I/O). Returns the
+    /// entry if the file exists, updating the registry if it changed.
+    pub fn refresh_one(&self, name: &str) -> std::io::Result<Option<Arc<FunctionEntry>>> {
+        if validate_function_name(name).is_err() {
+            return Ok(None);
+        }
+        let path = self.func_dir.join(format!("{name}.wasm"));
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.write().remove(name);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let stamp = FileStamp::of(&meta);
+        if let Some(existing) = self.get(name)
+            && existing.stamp == stamp
+        {
+            return Ok(Some(existing));
+        }
+        let bytes = std::fs::read(&path)?;
+        let entry = Arc::new(FunctionEntry {
+            name: name.to_owned(),
+            hash: ModuleHash::of(&bytes),
+            path,
+            args: Vec::new(),
+            env: Vec::new(),
+            stamp,
+        });
+        self.write().insert(name.to_owned(), entry.clone());
+        Ok(Some(entry))
+    }
+
+    /// Rescans `func_dir` (blocking I/O): adds new files, refreshes changed
+    /// ones, drops deleted ones. Files whose stem is not a valid function
+    /// name are skipped with a warning.
+    pub fn scan(&self) -> std::io::Result<ScanReport> {
+        let mut report = ScanReport::default();
+        let mut seen = Vec::new();
+        for dirent in std::fs::read_dir(&self.func_dir)? {
+            let path = dirent?.path();
+            if path.extension().is_none_or(|e| e != "wasm") {
+                continue;
+            }
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if let Err(e) = validate_function_name(name) {
+                tracing::warn!(path = %path.display(), error = %e, "skipping module with an invalid function name");
+                continue;
+            }
+            let before = self.get(name).map(|e| e.hash);
+            match self.refresh_one(name) {
+                Ok(Some(entry)) => {
+                    if before != Some(entry.hash) {
+                        report.updated.push(entry);
+                    }
+                    seen.push(name.to_owned());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read module file");
+                }
+            }
+        }
+        let mut functions = self.write();
+        functions.retain(|name, _| {
+            let keep = seen.iter().any(|s| s == name);
+            if !keep {
+                report.removed.push(name.clone());
+            }
+            keep
+        });
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_tracks_added_changed_and_removed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.wasm"), b"one").unwrap();
+        std::fs::write(dir.path().join("Bad Name.wasm"), b"x").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        let report = reg.scan().unwrap();
+        assert_eq!(report.updated.len(), 1);
+        assert_eq!(reg.len(), 1);
+        let first = reg.get("a").unwrap().hash;
+
+        std::fs::write(dir.path().join("a.wasm"), b"two!").unwrap();
+        let report = reg.scan().unwrap();
+        assert_eq!(report.updated.len(), 1);
+        assert_ne!(reg.get("a").unwrap().hash, first);
+
+        assert!(reg.scan().unwrap().updated.is_empty(), "nothing changed");
+
+        std::fs::remove_file(dir.path().join("a.wasm")).unwrap();
+        let report = reg.scan().unwrap();
+        assert_eq!(report.removed, vec!["a".to_owned()]);
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn refresh_one_never_leaves_func_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(&dir.path().join("functions")).unwrap();
+        std::fs::write(dir.path().join("secret.wasm"), b"x").unwrap();
+        assert!(reg.refresh_one("../secret").unwrap().is_none());
+        assert!(reg.refresh_one("secret").unwrap().is_none());
+    }
+}

@@ -1,0 +1,96 @@
+//! The edge's shared state: one runtime, one registry, one executor.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aether_runtime::{Runtime, RuntimeError};
+
+use crate::config::EngineConfig;
+use crate::executor::Executor;
+use crate::registry::Registry;
+
+/// Cheap to clone; handed to every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    runtime: Runtime,
+    registry: Registry,
+    executor: Executor,
+    config: EngineConfig,
+    node_id: String,
+    started: Instant,
+}
+
+/// The edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The wasm runtime could not be created.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A directory could not be created or read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Creates the runtime, the registry over `func_dir` and the node id.
+    pub fn new(config: EngineConfig) -> Result<Self, StartError> {
+        let io = |what: String| move |source| StartError::Io { what, source };
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io(format!("cannot create data dir {}", config.data_dir.display())))?;
+        let registry = Registry::open(&config.func_dir).map_err(io(format!(
+            "cannot open function dir {}",
+            config.func_dir.display()
+        )))?;
+        let node_id = match &config.node_id {
+            Some(id) => id.clone(),
+            None => crate::node_id::load_or_create(&config.data_dir)
+                .map_err(io("cannot keep the node id".into()))?,
+        };
+        let runtime = Runtime::new(config.runtime_config())?;
+        Ok(AppState(Arc::new(Inner {
+            runtime,
+            registry,
+            executor: Executor::new(config.max_concurrency, config.max_queue),
+            config,
+            node_id,
+            started: Instant::now(),
+        })))
+    }
+
+    /// The wasm runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.0.runtime
+    }
+
+    /// Known functions.
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    /// Execution slots.
+    pub fn executor(&self) -> &Executor {
+        &self.0.executor
+    }
+
+    /// Effective configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.0.config
+    }
+
+    /// This edge's id.
+    pub fn node_id(&self) -> &str {
+        &self.0.node_id
+    }
+
+    /// Time since start.
+    pub fn uptime(&self) -> Duration {
+        self.0.started.elapsed()
+    }
+}
