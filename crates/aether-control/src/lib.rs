@@ -1,1 +1,21 @@
-//! The Aether control plane (work in progress).
+//! The Aether control plane: the function registry (names, versions, wasm
+//! blobs), the edge-node registry, the event log, behind the HTTP API of
+//! DESIGN.md.
+//!
+//! [`app`] builds the router over an [`AppState`]; [`Server`] opens the
+//! store and binds; `main.rs` only parses flags, sets up logging and waits
+//! for a shutdown signal.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+mod routes;
+pub mod server;
+pub mod state;
+pub mod wire;
+
+pub use config::{Cli, Config, ConfigError};
+pub use error::ApiError;
+pub use routes::{DEFAULT_BODY_LIMIT, MAX_EVENTS_PER_CALLBACK, app};
+pub use server::{ServeError, Server};
+pub use state::{AppState, Change};

@@ -1,0 +1,549 @@
+//! Configuration: defaults, then a TOML file, then `AETHER_*` environment
+//! variables and command-line flags (clap reads both; a flag wins over its
+//! variable). Every option has a working default, so the binary starts with
+//! no file at all.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aether_proto::limits::{LimitsError, parse_duration, parse_size};
+use aether_store::DEFAULT_EVENT_RETENTION;
+use clap::Parser;
+use serde::Deserialize;
+
+/// Default listening port of the control plane.
+pub const DEFAULT_PORT: u16 = 9090;
+/// Default address: loopback, so a server without tokens is safe as started.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// Default database file, as in the original description.
+pub const DEFAULT_DB_PATH: &str = "./data/control.db";
+/// A node is offline after this long without a heartbeat; edges heartbeat
+/// every third of it, so two lost heartbeats are tolerated.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest module accepted: real Rust/Go/.NET modules with debug info reach
+/// tens of MB; beyond this an upload is almost certainly a mistake.
+pub const DEFAULT_MAX_MODULE_SIZE: u64 = 50_000_000;
+/// Hard ceiling on `max_module_size`: the module is held in memory while
+/// validating, and base64 adds a third.
+pub const MAX_MODULE_SIZE_CEILING: u64 = 1 << 30;
+
+/// Command-line flags (each also readable from its `AETHER_*` variable).
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "aether-control", version, about = "Aether control plane")]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "AETHER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "AETHER_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "AETHER_PORT")]
+    pub port: Option<u16>,
+    /// Database file.
+    #[arg(long, env = "AETHER_DB")]
+    pub db: Option<PathBuf>,
+    /// Directory of content-addressed wasm blobs.
+    #[arg(long = "func-dir", env = "AETHER_FUNC_DIR")]
+    pub func_dir: Option<PathBuf>,
+    /// A node is offline after this long without a heartbeat (e.g. "30s").
+    #[arg(long, env = "AETHER_NODE_TIMEOUT")]
+    pub node_timeout: Option<String>,
+    /// Largest accepted module (e.g. "50MB").
+    #[arg(long, env = "AETHER_MAX_MODULE_SIZE")]
+    pub max_module_size: Option<String>,
+    /// Number of events kept.
+    #[arg(long, env = "AETHER_EVENT_RETENTION")]
+    pub event_retention: Option<u64>,
+    /// Admin bearer token (prefer the environment variable to the flag).
+    #[arg(long, env = "AETHER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Node bearer token (prefer the environment variable to the flag).
+    #[arg(long, env = "AETHER_NODE_TOKEN", hide_env_values = true)]
+    pub node_token: Option<String>,
+    /// Allow listening on a non-loopback address without tokens.
+    #[arg(long, env = "AETHER_INSECURE")]
+    pub insecure: bool,
+    /// Log as JSON lines.
+    #[arg(long, env = "AETHER_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// The TOML file, as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// `[server]`
+    pub server: ServerSection,
+    /// `[database]`
+    pub database: DatabaseSection,
+    /// `[storage]`
+    pub storage: StorageSection,
+    /// `[registry]`
+    pub registry: RegistrySection,
+    /// `[limits]`
+    pub limits: LimitsSection,
+    /// `[events]`
+    pub events: EventsSection,
+    /// `[auth]`
+    pub auth: AuthSection,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Listen address.
+    pub host: Option<String>,
+    /// Listen port.
+    pub port: Option<u16>,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// Database file.
+    pub path: Option<PathBuf>,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Blob directory; default `blobs` next to the database.
+    pub blob_dir: Option<PathBuf>,
+}
+
+/// `[registry]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySection {
+    /// Human duration, e.g. `"30s"`.
+    pub node_timeout: Option<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Human size, e.g. `"50MB"`.
+    pub max_module_size: Option<String>,
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSection {
+    /// Number of events kept.
+    pub retention: Option<u64>,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Admin bearer token.
+    pub admin_token: Option<String>,
+    /// Node bearer token.
+    pub node_token: Option<String>,
+}
+
+/// A token that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a token; empty strings mean "not configured".
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let token = token.into();
+        (!token.is_empty()).then_some(Secret(token))
+    }
+
+    /// The token bytes, for comparison only.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// Database file.
+    pub db_path: PathBuf,
+    /// Blob directory.
+    pub blob_dir: PathBuf,
+    /// Offline after this long without a heartbeat.
+    pub node_timeout: Duration,
+    /// Largest accepted module, bytes.
+    pub max_module_size: u64,
+    /// Number of events kept.
+    pub event_retention: u64,
+    /// Admin bearer token.
+    pub admin_token: Option<Secret>,
+    /// Node bearer token.
+    pub node_token: Option<Secret>,
+    /// Allow a non-loopback address without tokens.
+    pub insecure: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let db_path = PathBuf::from(DEFAULT_DB_PATH);
+        Config {
+            host: DEFAULT_HOST.to_owned(),
+            port: DEFAULT_PORT,
+            blob_dir: default_blob_dir(&db_path),
+            db_path,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
+            max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            event_retention: DEFAULT_EVENT_RETENTION,
+            admin_token: None,
+            node_token: None,
+            insecure: false,
+        }
+    }
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        source: Box<toml::de::Error>,
+    },
+    /// A duration or size could not be parsed.
+    #[error(transparent)]
+    Value(#[from] LimitsError),
+    /// Only one of the two tokens is set.
+    #[error(
+        "set both the admin token and the node token (AETHER_ADMIN_TOKEN, AETHER_NODE_TOKEN), or neither"
+    )]
+    PartialAuth,
+    /// No tokens, and a non-loopback address without `--insecure`.
+    #[error(
+        "refusing to listen on {host} without tokens: set AETHER_ADMIN_TOKEN and AETHER_NODE_TOKEN, bind to 127.0.0.1, or pass --insecure"
+    )]
+    InsecureBind {
+        /// The refused address.
+        host: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("{field} {reason}")]
+    OutOfRange {
+        /// The option.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `blobs` next to the database file.
+pub fn default_blob_dir(db_path: &Path) -> PathBuf {
+    match db_path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join("blobs"),
+        _ => PathBuf::from("blobs"),
+    }
+}
+
+/// `true` for `localhost` and loopback IP addresses (`[::1]` included).
+pub fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Config {
+    /// Builds the configuration from the flags (and their variables) and
+    /// the file they name, then validates it.
+    pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Self::parse_file(path, &text)?
+            }
+            None => FileConfig::default(),
+        };
+        let config = Self::merge(file, cli)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses the TOML text of a config file.
+    pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Applies the file, then the flags, over the defaults (no validation).
+    pub fn merge(file: FileConfig, cli: &Cli) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let db_path = cli
+            .db
+            .clone()
+            .or(file.database.path)
+            .unwrap_or(defaults.db_path);
+        let blob_dir = cli
+            .func_dir
+            .clone()
+            .or(file.storage.blob_dir)
+            .unwrap_or_else(|| default_blob_dir(&db_path));
+        let node_timeout = match cli
+            .node_timeout
+            .as_deref()
+            .or(file.registry.node_timeout.as_deref())
+        {
+            Some(text) => parse_duration("node_timeout", text)?,
+            None => defaults.node_timeout,
+        };
+        let max_module_size = match cli
+            .max_module_size
+            .as_deref()
+            .or(file.limits.max_module_size.as_deref())
+        {
+            Some(text) => parse_size("max_module_size", text)?,
+            None => defaults.max_module_size,
+        };
+        Ok(Config {
+            host: cli
+                .host
+                .clone()
+                .or(file.server.host)
+                .unwrap_or(defaults.host),
+            port: cli.port.or(file.server.port).unwrap_or(defaults.port),
+            db_path,
+            blob_dir,
+            node_timeout,
+            max_module_size,
+            event_retention: cli
+                .event_retention
+                .or(file.events.retention)
+                .unwrap_or(defaults.event_retention),
+            admin_token: cli
+                .admin_token
+                .clone()
+                .or(file.auth.admin_token)
+                .and_then(Secret::new),
+            node_token: cli
+                .node_token
+                .clone()
+                .or(file.auth.node_token)
+                .and_then(Secret::new),
+            insecure: cli.insecure,
+        })
+    }
+
+    /// Whether bearer tokens are required.
+    pub fn auth_enabled(&self) -> bool {
+        self.admin_token.is_some() || self.node_token.is_some()
+    }
+
+    /// Checks the values together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.admin_token.is_some() != self.node_token.is_some() {
+            return Err(ConfigError::PartialAuth);
+        }
+        if !self.auth_enabled() && !self.insecure && !is_loopback(&self.host) {
+            return Err(ConfigError::InsecureBind {
+                host: self.host.clone(),
+            });
+        }
+        if self.max_module_size > MAX_MODULE_SIZE_CEILING {
+            return Err(ConfigError::OutOfRange {
+                field: "max_module_size",
+                reason: format!("must be at most {MAX_MODULE_SIZE_CEILING} bytes"),
+            });
+        }
+        if self.event_retention == 0 {
+            return Err(ConfigError::OutOfRange {
+                field: "events.retention",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.host.is_empty() {
+            return Err(ConfigError::OutOfRange {
+                field: "host",
+                reason: "must not be empty".into(),
+            });
+        }
+        for (field, path) in [
+            ("database.path", &self.db_path),
+            ("storage.blob_dir", &self.blob_dir),
+        ] {
+            if path.as_os_str().is_empty() {
+                return Err(ConfigError::OutOfRange {
+                    field,
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Largest accepted `POST /api/functions` body: the module in base64
+    /// (4/3 of it) plus room for the name, args, env and limits.
+    pub fn max_json_body(&self) -> u64 {
+        self.max_module_size.div_ceil(3) * 4 + JSON_OVERHEAD
+    }
+
+    /// One line per setting for the start-up log; never the tokens.
+    pub fn summary(&self) -> String {
+        let auth = if self.auth_enabled() {
+            "bearer tokens (admin, node)"
+        } else if self.insecure && !is_loopback(&self.host) {
+            "DISABLED on a non-loopback address (--insecure)"
+        } else {
+            "disabled (loopback only)"
+        };
+        format!(
+            "listen={}:{} db={} blob_dir={} node_timeout={} max_module_size={} event_retention={} auth={}",
+            self.host,
+            self.port,
+            self.db_path.display(),
+            self.blob_dir.display(),
+            humantime::format_duration(self.node_timeout),
+            self.max_module_size,
+            self.event_retention,
+            auth
+        )
+    }
+}
+
+/// Room in a JSON deploy body for everything but the module.
+const JSON_OVERHEAD: u64 = 1 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_start_with_no_file() {
+        let config = Config::load(&Cli::default()).unwrap();
+        assert_eq!(config.port, 9090);
+        assert_eq!(config.db_path, PathBuf::from("./data/control.db"));
+        assert_eq!(config.blob_dir, PathBuf::from("./data/blobs"));
+        assert_eq!(config.node_timeout, Duration::from_secs(30));
+        assert!(!config.auth_enabled());
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_override_them() {
+        let file = Config::parse_file(
+            Path::new("c.toml"),
+            r#"
+            [server]
+            host = "127.0.0.1"
+            port = 7000
+            [database]
+            path = "/var/lib/aether/control.db"
+            [registry]
+            node_timeout = "1m"
+            [limits]
+            max_module_size = "1MiB"
+            [events]
+            retention = 10
+            [auth]
+            admin_token = "a"
+            node_token = "n"
+            "#,
+        )
+        .unwrap();
+        let cli = Cli {
+            port: Some(7001),
+            ..Cli::default()
+        };
+        let config = Config::merge(file, &cli).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.port, 7001);
+        assert_eq!(config.blob_dir, PathBuf::from("/var/lib/aether/blobs"));
+        assert_eq!(config.node_timeout, Duration::from_secs(60));
+        assert_eq!(config.max_module_size, 1 << 20);
+        assert_eq!(config.event_retention, 10);
+        assert!(config.auth_enabled());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(matches!(
+            Config::parse_file(Path::new("c.toml"), "[server]\nhots = \"x\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        let cli = Cli {
+            node_timeout: Some("soon".into()),
+            ..Cli::default()
+        };
+        assert!(matches!(
+            Config::merge(FileConfig::default(), &cli),
+            Err(ConfigError::Value(_))
+        ));
+    }
+
+    #[test]
+    fn without_tokens_only_loopback_is_allowed_unless_insecure() {
+        let mut config = Config {
+            host: "0.0.0.0".into(),
+            ..Config::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::InsecureBind { .. })
+        ));
+        config.insecure = true;
+        config.validate().unwrap();
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        assert!(!is_loopback("example.com"));
+    }
+
+    #[test]
+    fn one_token_alone_is_refused_and_empty_tokens_mean_none() {
+        let config = Config {
+            admin_token: Secret::new("x"),
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::PartialAuth)));
+        assert_eq!(Secret::new(""), None);
+    }
+
+    #[test]
+    fn summary_and_debug_never_show_tokens() {
+        let config = Config {
+            admin_token: Secret::new("topsecret-admin"),
+            node_token: Secret::new("topsecret-node"),
+            ..Config::default()
+        };
+        let shown = format!("{} {:?}", config.summary(), config);
+        assert!(!shown.contains("topsecret"), "{shown}");
+    }
+}

@@ -1,0 +1,137 @@
+//! The event log: `POST /callback` from edges and `GET /api/events`.
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use aether_proto::control::{CallbackBody, EventIn, EventsPage};
+use aether_proto::validate_function_name;
+use aether_store::{EventQuery, NewEvent};
+
+use super::{MAX_EVENTS_PER_CALLBACK, parse_json, require_json};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::stored_event;
+
+/// Events per page when `limit` is absent.
+pub const DEFAULT_EVENTS_LIMIT: usize = 100;
+/// Most events per page: bounds the response size and the scan.
+pub const MAX_EVENTS_LIMIT: usize = 1000;
+/// Longest event kind.
+pub const MAX_EVENT_KIND_LEN: usize = 64;
+
+/// Answer of `POST /callback`.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    accepted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_id: Option<u64>,
+}
+
+/// Validates an incoming event and extracts its node and function.
+fn new_event(e: EventIn) -> Result<NewEvent, ApiError> {
+    let kind_ok = !e.event.is_empty()
+        && e.event.len() <= MAX_EVENT_KIND_LEN
+        && e.event
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !kind_ok {
+        return Err(ApiError::invalid_request(format!(
+            "invalid event kind {:?}: use 1 to {MAX_EVENT_KIND_LEN} letters, digits, '_', '.' or '-'",
+            e.event
+        )));
+    }
+    let string_field = |key: &str| e.data.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let function = string_field("function");
+    if let Some(name) = &function {
+        validate_function_name(name).map_err(|err| ApiError::invalid_request(err.to_string()))?;
+    }
+    Ok(NewEvent {
+        node_id: string_field("node_id"),
+        function,
+        event: e.event,
+        data: e.data,
+    })
+}
+
+/// `POST /callback` with one event, an array of events, or
+/// `{"events": [...]}` → 202.
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<impl Serialize>), ApiError> {
+    require_json(&headers)?;
+    let body: CallbackBody = parse_json(&body?)?;
+    let events = body.into_events();
+    if events.len() > MAX_EVENTS_PER_CALLBACK {
+        return Err(ApiError::invalid_request(format!(
+            "at most {MAX_EVENTS_PER_CALLBACK} events per request"
+        )));
+    }
+    let events = events
+        .into_iter()
+        .map(new_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    let stored = state
+        .blocking(move |store| store.append_events(events))
+        .await?;
+    state
+        .metrics()
+        .events_received
+        .fetch_add(stored.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            accepted: stored.len(),
+            last_id: stored.last().map(|e| e.id),
+        }),
+    ))
+}
+
+/// `?since=&limit=&function=`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events with a greater id.
+    since: Option<u64>,
+    /// Page size, 1 to [`MAX_EVENTS_LIMIT`] (larger values are capped).
+    limit: Option<usize>,
+    /// Only events concerning this function.
+    function: Option<String>,
+}
+
+/// `GET /api/events`: oldest first; `next_since` continues the listing.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsPage>, ApiError> {
+    let Query(query) = query?;
+    if let Some(name) = &query.function {
+        validate_function_name(name).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    }
+    let limit = match query.limit {
+        Some(0) => return Err(ApiError::invalid_request("limit must be at least 1")),
+        Some(n) => n.min(MAX_EVENTS_LIMIT),
+        None => DEFAULT_EVENTS_LIMIT,
+    };
+    let since = query.since.unwrap_or(0);
+    let store_query = EventQuery {
+        since,
+        limit,
+        function: query.function,
+    };
+    let events = state
+        .blocking(move |store| store.events(&store_query))
+        .await?;
+    // With no new events, `next_since` repeats the caller's position so a
+    // poller can keep passing it.
+    let next_since = events.last().map(|e| e.id).or(query.since);
+    Ok(Json(EventsPage {
+        events: events.into_iter().map(stored_event).collect(),
+        next_since,
+    }))
+}

@@ -1,0 +1,382 @@
+//! The function registry: deploy (JSON or raw wasm), list, manifest, show,
+//! delete, rollback, blob download.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use aether_proto::control::{DeployRequest, FunctionInfo, Manifest, RollbackRequest};
+use aether_proto::{ErrorCode, LimitsSpec, validate_function_name};
+use aether_store::{DeploySpec, StoreError};
+
+use super::{media_type, parse_json, require_json};
+use crate::error::ApiError;
+use crate::state::{AppState, Change, Metrics};
+use crate::wire::{deploy_response, function_info, manifest_entry};
+
+/// Names that would be shadowed by a fixed route under `/api/functions/`.
+const RESERVED_NAMES: &[&str] = &["manifest"];
+
+/// Raw-upload media types (`application/wasm` is the registered one).
+const WASM_MEDIA_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
+
+/// Checks a function name from any entry point.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    validate_function_name(name).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    if RESERVED_NAMES.contains(&name) {
+        return Err(ApiError::invalid_request(format!(
+            "function name {name:?} is reserved"
+        )));
+    }
+    Ok(())
+}
+
+/// The `{name}` path segment, validated.
+fn path_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(name) = path?;
+    check_name(&name)?;
+    Ok(name)
+}
+
+/// `POST /api/functions` with `{"name", "wasm_b64", "args"?, "env"?, "limits"?}`.
+pub async fn deploy_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let parsed = async {
+        require_json(&headers)?;
+        let request: DeployRequest = parse_json(&body?)?;
+        check_name(&request.name)?;
+        let max = state.settings().max_module_size;
+        // The decoded size is at most 3/4 of the text: refuse before decoding.
+        if (request.wasm_b64.len() as u64 / 4).saturating_mul(3) > max.saturating_add(3) {
+            return Err(ApiError::payload_too_large(max));
+        }
+        let wasm = base64::engine::general_purpose::STANDARD
+            .decode(request.wasm_b64.trim())
+            .map_err(|e| ApiError::invalid_request(format!("wasm_b64 is not valid base64: {e}")))?;
+        let spec = deploy_spec(
+            request.args,
+            request.env,
+            request.limits.unwrap_or_default(),
+        )?;
+        Ok((request.name, wasm, spec))
+    }
+    .await;
+    let (name, wasm, spec) =
+        parsed.inspect_err(|_| Metrics::inc(&state.metrics().deploys_rejected))?;
+    deploy(&state, name, wasm.into(), spec).await
+}
+
+/// Limits for a raw upload, from the query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeployQuery {
+    /// Wall-clock timeout, e.g. `3s`.
+    timeout: Option<String>,
+    /// Linear-memory limit, e.g. `16MB`.
+    memory: Option<String>,
+}
+
+/// `PUT /api/functions/{name}` with the module as the raw body
+/// (`application/wasm`); limits may be given as `?timeout=&memory=`.
+pub async fn deploy_raw(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<RawDeployQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let parsed = async {
+        let name = path_name(path)?;
+        let Query(query) = query?;
+        match media_type(&headers) {
+            None => {}
+            Some(t) if WASM_MEDIA_TYPES.contains(&t.as_str()) => {}
+            Some(t) => {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!("expected Content-Type: application/wasm, got {t}"),
+                ));
+            }
+        }
+        let limits = LimitsSpec {
+            timeout: query.timeout,
+            memory: query.memory,
+        };
+        let spec = deploy_spec(Vec::new(), Default::default(), limits)?;
+        Ok((name, body?, spec))
+    }
+    .await;
+    let (name, wasm, spec) =
+        parsed.inspect_err(|_| Metrics::inc(&state.metrics().deploys_rejected))?;
+    deploy(&state, name, wasm, spec).await
+}
+
+fn deploy_spec(
+    args: Vec<String>,
+    env: std::collections::BTreeMap<String, String>,
+    limits: LimitsSpec,
+) -> Result<DeploySpec, ApiError> {
+    limits
+        .parse()
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    if let Some(key) = env
+        .keys()
+        .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
+    {
+        return Err(ApiError::invalid_request(format!(
+            "invalid environment variable name {key:?}"
+        )));
+    }
+    if args.iter().chain(env.values()).any(|s| s.contains('\0')) {
+        return Err(ApiError::invalid_request(
+            "args and env values must not contain NUL bytes",
+        ));
+    }
+    Ok(DeploySpec { args, env, limits })
+}
+
+/// Validates and stores a module; 201 for a new version, 200 when identical
+/// to the current one.
+async fn deploy(
+    state: &AppState,
+    name: String,
+    wasm: Bytes,
+    spec: DeploySpec,
+) -> Result<Response, ApiError> {
+    let max = state.settings().max_module_size;
+    if wasm.len() as u64 > max {
+        Metrics::inc(&state.metrics().deploys_rejected);
+        return Err(ApiError::payload_too_large(max));
+    }
+    let to_validate = wasm.clone();
+    let validation = tokio::task::spawn_blocking(move || {
+        aether_runtime::validate_command_module(aether_runtime::validation_engine(), &to_validate)
+    })
+    .await
+    .map_err(|e| ApiError::internal("validating a module", e))?;
+    if let Err(e) = validation {
+        Metrics::inc(&state.metrics().deploys_rejected);
+        tracing::debug!(function = %name, "module refused: {e}");
+        return Err(ApiError::new(ErrorCode::InvalidWasm, e.to_string()));
+    }
+
+    let store_name = name.clone();
+    let outcome = state
+        .blocking(move |store| store.deploy(&store_name, &wasm, &spec))
+        .await?;
+    let record = outcome.record();
+    let status = if outcome.created() {
+        Metrics::inc(&state.metrics().deploys_created);
+        tracing::info!(function = %name, version = record.version, sha256 = %record.sha256, size = record.size, "deployed");
+        state.publish(Change::Deployed {
+            name: name.clone(),
+            version: record.version,
+            sha256: record.sha256.clone(),
+        });
+        StatusCode::CREATED
+    } else {
+        Metrics::inc(&state.metrics().deploys_unchanged);
+        tracing::info!(function = %name, version = record.version, "identical redeploy; version kept");
+        StatusCode::OK
+    };
+    Ok((status, Json(deploy_response(&name, record))).into_response())
+}
+
+async fn current_manifest(state: &AppState) -> Result<Json<Manifest>, ApiError> {
+    let current = state.blocking(|store| store.current_versions()).await?;
+    Ok(Json(Manifest {
+        functions: current
+            .into_iter()
+            .map(|(name, v)| manifest_entry(name, v))
+            .collect(),
+    }))
+}
+
+/// `GET /api/functions`: every function with its current version.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Manifest>, ApiError> {
+    current_manifest(&state).await
+}
+
+/// `GET /api/functions/manifest`: what edges should run.
+pub async fn manifest(State(state): State<AppState>) -> Result<Json<Manifest>, ApiError> {
+    current_manifest(&state).await
+}
+
+/// `GET /api/functions/{name}`: metadata with all versions.
+pub async fn show(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<FunctionInfo>, ApiError> {
+    let name = path_name(path)?;
+    let lookup = name.clone();
+    match state.blocking(move |store| store.function(&lookup)).await? {
+        Some(f) => Ok(Json(function_info(f))),
+        None => Err(ApiError::function_not_found(&name)),
+    }
+}
+
+/// Body of a successful delete.
+#[derive(Debug, Serialize)]
+struct Deleted {
+    status: &'static str,
+    function_id: String,
+    versions_removed: usize,
+}
+
+/// `DELETE /api/functions/{name}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<impl Serialize>, ApiError> {
+    let name = path_name(path)?;
+    let target = name.clone();
+    let removed = state.blocking(move |store| store.delete(&target)).await?;
+    Metrics::inc(&state.metrics().deletes);
+    tracing::info!(function = %name, versions = removed.versions.len(), "deleted");
+    state.publish(Change::Deleted { name: name.clone() });
+    Ok(Json(Deleted {
+        status: "success",
+        function_id: name,
+        versions_removed: removed.versions.len(),
+    }))
+}
+
+/// `POST /api/functions/{name}/rollback` with `{"version": n}`.
+pub async fn rollback(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let name = path_name(path)?;
+    require_json(&headers)?;
+    let request: RollbackRequest = parse_json(&body?)?;
+    let target = name.clone();
+    let record = state
+        .blocking(move |store| store.rollback(&target, request.version))
+        .await
+        .map_err(|e| match e.code {
+            // The function exists but not that version: a conflict with the
+            // stored history rather than a missing resource.
+            ErrorCode::NotFound => ApiError::new(ErrorCode::Conflict, e.message),
+            _ => e,
+        })?;
+    Metrics::inc(&state.metrics().rollbacks);
+    tracing::info!(function = %name, version = record.version, "rolled back");
+    state.publish(Change::RolledBack {
+        name: name.clone(),
+        version: record.version,
+        sha256: record.sha256.clone(),
+    });
+    Ok(Json(deploy_response(&name, &record)).into_response())
+}
+
+/// `?version=n` of a blob download.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmQuery {
+    /// The version; the current one when absent.
+    version: Option<u64>,
+}
+
+/// Whether an `If-None-Match` header matches the entity tag `"sha256"`.
+fn etag_matches(headers: &HeaderMap, sha256: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == sha256)
+}
+
+/// `GET /api/functions/{name}/wasm?version=n`: the module bytes, with the
+/// sha256 as `ETag`; `If-None-Match` answers 304.
+pub async fn wasm(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<WasmQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = path_name(path)?;
+    let Query(query) = query?;
+    let lookup = name.clone();
+    let (record, bytes) = state
+        .blocking(move |store| {
+            let record = store.version(&lookup, query.version)?;
+            if etag_matches(&headers, &record.sha256) {
+                return Ok((record, None));
+            }
+            match store.read_blob(&record.sha256) {
+                Ok(bytes) => Ok((record, Some(bytes))),
+                // Deleted between the lookup and the read: answer as if the
+                // lookup had come after the delete.
+                Err(StoreError::BlobMissing { .. }) if store.function(&lookup)?.is_none() => {
+                    Err(StoreError::FunctionNotFound { name: lookup })
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", record.sha256))
+        .map_err(|e| ApiError::internal("building the ETag", e))?;
+    let version = HeaderValue::from(record.version);
+    let Some(bytes) = bytes else {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::HeaderName::from_static("x-aether-version"), version),
+            ],
+        )
+            .into_response());
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/wasm"),
+            ),
+            (header::ETAG, etag),
+            (header::HeaderName::from_static("x-aether-version"), version),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let sha = "ab".repeat(32);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&format!("\"x\", W/\"{sha}\"")).unwrap(),
+        );
+        assert!(etag_matches(&h, &sha));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(etag_matches(&h, &sha));
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
+        assert!(!etag_matches(&h, &sha));
+    }
+
+    #[test]
+    fn manifest_is_a_reserved_name() {
+        assert!(check_name("manifest").is_err());
+        assert!(check_name("hello_world").is_ok());
+    }
+}

@@ -1,0 +1,148 @@
+//! The HTTP routes of the control plane and the [`app`] that assembles them.
+
+mod events;
+mod functions;
+mod health;
+mod nodes;
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use tower_http::trace::TraceLayer;
+
+use aether_proto::ErrorCode;
+
+use crate::auth::{require_admin, require_node, require_pull};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Limit for bodies other than modules (registrations, callback batches,
+/// rollbacks): a batch of a thousand stats events fits comfortably.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// Most events accepted in one `POST /callback`.
+pub const MAX_EVENTS_PER_CALLBACK: usize = 1000;
+
+/// The router of every control-plane endpoint (see DESIGN.md).
+pub fn app(state: AppState) -> Router {
+    let settings = state.settings().clone();
+    let json_limit = usize::try_from(settings.max_json_body).unwrap_or(usize::MAX);
+    let raw_limit = usize::try_from(settings.max_module_size).unwrap_or(usize::MAX);
+
+    let admin = Router::new()
+        .route(
+            "/api/functions",
+            post(functions::deploy_json)
+                .layer::<_, Infallible>(from_fn_with_state(
+                    settings.max_json_body,
+                    reject_oversized,
+                ))
+                .layer(DefaultBodyLimit::max(json_limit))
+                .get(functions::list),
+        )
+        .route(
+            "/api/functions/{name}",
+            put(functions::deploy_raw)
+                .layer::<_, Infallible>(from_fn_with_state(
+                    settings.max_module_size,
+                    reject_oversized,
+                ))
+                .layer(DefaultBodyLimit::max(raw_limit))
+                .get(functions::show)
+                .delete(functions::delete),
+        )
+        .route("/api/functions/{name}/rollback", post(functions::rollback))
+        .route("/api/nodes", get(nodes::list))
+        .route("/api/events", get(events::list))
+        .route_layer(from_fn_with_state(state.clone(), require_admin));
+
+    let pull = Router::new()
+        .route("/api/functions/manifest", get(functions::manifest))
+        .route("/api/functions/{name}/wasm", get(functions::wasm))
+        .route_layer(from_fn_with_state(state.clone(), require_pull));
+
+    let node = Router::new()
+        .route("/register", post(nodes::register))
+        .route("/callback", post(events::callback))
+        .route_layer(from_fn_with_state(state.clone(), require_node));
+
+    let open = Router::new()
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics));
+
+    Router::new()
+        .merge(admin)
+        .merge(pull)
+        .merge(node)
+        .merge(open)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "method {} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Refuses a body whose declared `Content-Length` is over `limit` before
+/// reading any of it; bodies without one are cut off while streaming by
+/// `DefaultBodyLimit`.
+async fn reject_oversized(State(limit): State<u64>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit => ApiError::payload_too_large(limit).into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+/// The media type of a request without parameters, lowercased.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next().unwrap_or("").trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// Requires a JSON content type (`application/json` or `…+json`).
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    match media_type(headers) {
+        Some(t) if t == "application/json" || t.ends_with("+json") => Ok(()),
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "expected Content-Type: application/json, got {}",
+                other.as_deref().unwrap_or("none")
+            ),
+        )),
+    }
+}
+
+/// Parses a JSON body, answering 400 with serde's explanation.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_request(format!("invalid JSON body: {e}")))
+}

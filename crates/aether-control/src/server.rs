@@ -1,0 +1,130 @@
+//! Running the server: open the store, bind, serve until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use aether_store::{RedbStore, StoreError, StoreOptions};
+
+use crate::config::{Config, is_loopback};
+use crate::routes::app;
+use crate::state::AppState;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+    /// The blocking task opening the store panicked.
+    #[error("opening the store failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Opens the embedded store named by the configuration.
+pub fn open_store(config: &Config) -> Result<RedbStore, StoreError> {
+    RedbStore::open(StoreOptions {
+        db_path: config.db_path.clone(),
+        blob_dir: config.blob_dir.clone(),
+        event_retention: config.event_retention,
+    })
+}
+
+/// A bound, not yet serving, control plane.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the store and binds the listener.
+    pub async fn bind(config: &Config) -> Result<Self, ServeError> {
+        let store_config = config.clone();
+        let store = tokio::task::spawn_blocking(move || open_store(&store_config)).await??;
+        let state = AppState::new(Arc::new(store), config);
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Server { listener, state })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        self.listener.local_addr().map_err(ServeError::Serve)
+    }
+
+    /// The state, e.g. to subscribe to changes.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Serve)
+    }
+}
+
+/// Logs the effective configuration (never the tokens) and the warning for
+/// an unauthenticated non-loopback address.
+pub fn log_startup(config: &Config, addr: SocketAddr) {
+    tracing::info!(%addr, "aether-control listening; {}", config.summary());
+    if !config.auth_enabled() {
+        if is_loopback(&config.host) {
+            tracing::info!("no tokens configured: authentication is off, loopback only");
+        } else {
+            tracing::warn!(
+                "no tokens configured and --insecure given: anyone who can reach {addr} can deploy code"
+            );
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

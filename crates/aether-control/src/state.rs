@@ -1,0 +1,187 @@
+//! The shared state of the server: store, settings, auth, change
+//! notifications and counters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+
+use aether_store::{Store, StoreError};
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// Changes buffered for slow subscribers before they are told they lagged
+/// (they then reconcile against the manifest, as after a missed
+/// notification).
+const CHANGE_CHANNEL_CAPACITY: usize = 1024;
+
+/// A change of what edges should run, sent after it is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A new version was deployed and made current.
+    Deployed {
+        /// Function name.
+        name: String,
+        /// The new current version.
+        version: u64,
+        /// Its sha256.
+        sha256: String,
+    },
+    /// An older version was made current.
+    RolledBack {
+        /// Function name.
+        name: String,
+        /// The now-current version.
+        version: u64,
+        /// Its sha256.
+        sha256: String,
+    },
+    /// The function was removed.
+    Deleted {
+        /// Function name.
+        name: String,
+    },
+}
+
+/// Process-lifetime counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Deploys that created a version.
+    pub deploys_created: AtomicU64,
+    /// Deploys identical to the current version.
+    pub deploys_unchanged: AtomicU64,
+    /// Deploys refused (bad name, base64, size, wasm).
+    pub deploys_rejected: AtomicU64,
+    /// Rollbacks.
+    pub rollbacks: AtomicU64,
+    /// Deletes.
+    pub deletes: AtomicU64,
+    /// Registrations and heartbeats.
+    pub heartbeats: AtomicU64,
+    /// Events stored.
+    pub events_received: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Offline after this long without a heartbeat.
+    pub node_timeout: Duration,
+    /// Largest accepted module.
+    pub max_module_size: u64,
+    /// Largest accepted JSON deploy body.
+    pub max_json_body: u64,
+}
+
+impl From<&Config> for Settings {
+    fn from(config: &Config) -> Self {
+        Settings {
+            node_timeout: config.node_timeout,
+            max_module_size: config.max_module_size,
+            max_json_body: config.max_json_body(),
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    settings: Settings,
+    auth: Auth,
+    changes: broadcast::Sender<Change>,
+    metrics: Metrics,
+    started: Instant,
+}
+
+/// The one state of the control plane, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.inner.settings)
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over a store with the settings and tokens of `config`.
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> Self {
+        let (changes, _) = broadcast::channel(CHANGE_CHANNEL_CAPACITY);
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                settings: Settings::from(config),
+                auth: Auth::new(config.admin_token.as_ref(), config.node_token.as_ref()),
+                changes,
+                metrics: Metrics::default(),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Handler settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Token checks.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Time since the state was created.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Subscribes to changes (the hook for notifying edges).
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Publishes a change that is already durable.
+    pub fn publish(&self, change: Change) {
+        // `send` fails only when nobody subscribes, which is normal: edges
+        // also reconcile periodically against the manifest.
+        if self.inner.changes.send(change).is_err() {
+            tracing::trace!("no change subscribers");
+        }
+    }
+
+    /// Runs a store operation on a blocking thread.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal("running a store task", e))?
+            .map_err(ApiError::from)
+    }
+}
