@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use aether_proto::{CacheSource, EdgeHealth, ErrorCode, ExecuteRequest, ExecuteResponse};
-use aether_runtime::{CompileError, InvokeError, Invocation, ModuleSource};
+use aether_runtime::{CompileError, Invocation, InvokeError, ModuleSource};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,8 +24,12 @@ pub async fn execute(
 ) -> Result<Response, ApiError> {
     check_json_content_type(&headers)?;
     let body = body.map_err(body_rejection)?;
-    let request: ExecuteRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))?;
+    let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("invalid request body: {e}"),
+        )
+    })?;
     aether_proto::validate_function_name(&request.function)
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let stdin = match (request.input, request.stdin) {
@@ -35,9 +39,10 @@ pub async fn execute(
                 "give either `input` (JSON) or `stdin` (text), not both",
             ));
         }
-        (Some(input), None) => Bytes::from(serde_json::to_vec(&input).map_err(|e| {
-            ApiError::internal("cannot serialise the input", &e)
-        })?),
+        (Some(input), None) => Bytes::from(
+            serde_json::to_vec(&input)
+                .map_err(|e| ApiError::internal("cannot serialise the input", &e))?,
+        ),
         (None, Some(text)) => Bytes::from(text),
         (None, None) => Bytes::new(),
     };
@@ -60,7 +65,12 @@ pub async fn execute(
         })??;
     let json = serde_json::to_vec(&response)
         .map_err(|e| ApiError::internal("cannot serialise the response", &e))?;
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        json,
+    )
+        .into_response())
 }
 
 /// Finds a function, looking at `func_dir` when it is not known yet (a
@@ -199,10 +209,16 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// Any unknown route.
 pub async fn not_found_route() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route; see GET /health and POST /execute")
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such route; see GET /health and POST /execute",
+    )
 }
 
 /// A known route with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
 }

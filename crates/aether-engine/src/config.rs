@@ -77,7 +77,11 @@ pub struct RuntimeSection {
 
 /// Command-line flags; each also reads an `AETHER_*` variable.
 #[derive(Debug, Default, Clone, clap::Parser)]
-#[command(name = "aether-engine", version, about = "Aether edge runtime: runs WebAssembly functions behind POST /execute")]
+#[command(
+    name = "aether-engine",
+    version,
+    about = "Aether edge runtime: runs WebAssembly functions behind POST /execute"
+)]
 pub struct Flags {
     /// TOML configuration file.
     #[arg(long, env = "AETHER_CONFIG")]

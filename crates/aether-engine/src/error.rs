@@ -72,7 +72,9 @@ impl IntoResponse for ApiError {
             },
         };
         match serde_json::to_vec(&body) {
-            Ok(json) => (status, [(header::CONTENT_TYPE, "application/json")], json).into_response(),
+            Ok(json) => {
+                (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot serialise an error body");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -115,7 +115,9 @@ mod tests {
         // Occupies the only slot until released.
         let busy = {
             let (exec, gate) = (exec.clone(), gate.clone());
-            tokio::spawn(async move { exec.run(move || gate.lock().unwrap().recv().unwrap()).await })
+            tokio::spawn(
+                async move { exec.run(move || gate.lock().unwrap().recv().unwrap()).await },
+            )
         };
         while exec.running() == 0 {
             tokio::task::yield_now().await;
@@ -129,7 +131,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         // ...the next is shed at once.
-        assert!(matches!(exec.run(|| 0).await, Err(ExecError::Overloaded(_))));
+        assert!(matches!(
+            exec.run(|| 0).await,
+            Err(ExecError::Overloaded(_))
+        ));
         release.send(()).unwrap();
         busy.await.unwrap().unwrap();
         assert_eq!(queued.await.unwrap().unwrap(), 7);

@@ -91,11 +91,15 @@ impl Registry {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<FunctionEntry>>> {
         // Writers only swap whole entries; a panic cannot leave the map torn.
-        self.functions.read().unwrap_or_else(PoisonError::into_inner)
+        self.functions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<FunctionEntry>>> {
-        self.functions.write().unwrap_or_else(PoisonError::into_inner)
+        self.functions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Looks at `<func_dir>/<name>.wasm` now (blocking I/O). Returns the

@@ -28,7 +28,10 @@ pub fn app(state: AppState) -> Router {
             "/execute",
             post(api::execute).fallback(api::method_not_allowed),
         )
-        .route("/health", get(api::health).fallback(api::method_not_allowed))
+        .route(
+            "/health",
+            get(api::health).fallback(api::method_not_allowed),
+        )
         .fallback(api::not_found_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -70,7 +73,9 @@ async fn scan_loop(state: AppState) {
                     tracing::info!(function = %name, "function removed");
                 }
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, dir = %state.registry().func_dir().display(), "cannot scan the function directory"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, dir = %state.registry().func_dir().display(), "cannot scan the function directory")
+            }
             Err(e) => tracing::error!(error = %e, "function directory scan failed"),
         }
     }

@@ -42,8 +42,10 @@ impl AppState {
     /// Creates the runtime, the registry over `func_dir` and the node id.
     pub fn new(config: EngineConfig) -> Result<Self, StartError> {
         let io = |what: String| move |source| StartError::Io { what, source };
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(io(format!("cannot create data dir {}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
+            "cannot create data dir {}",
+            config.data_dir.display()
+        )))?;
         let registry = Registry::open(&config.func_dir).map_err(io(format!(
             "cannot open function dir {}",
             config.func_dir.display()

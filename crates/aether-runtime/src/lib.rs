@@ -23,7 +23,7 @@ pub use config::{
     DEFAULT_MAX_WASM_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, Limits, RuntimeConfig,
 };
 pub use error::{CompileError, Failure, InvokeError, RuntimeError};
-pub use runtime::{Invocation, LoadedModule, Outcome, Runtime};
+pub use runtime::{CacheStats, Invocation, LoadedModule, Outcome, Runtime};
 pub use validate::{validate_command_module, validation_engine};
 
 /// Where a module came from; re-exported from the wire types so the engine

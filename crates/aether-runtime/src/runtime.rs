@@ -2,6 +2,7 @@
 //! `execute`, which runs one invocation in a fresh store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -73,6 +74,24 @@ pub struct Outcome {
     pub peak_memory_bytes: u64,
 }
 
+/// Counters of where modules came from since the runtime started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Loads answered from memory.
+    pub memory_hits: u64,
+    /// Modules deserialized from this node's disk artifacts.
+    pub disk_loads: u64,
+    /// Modules compiled from wasm.
+    pub compiled: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    memory_hits: AtomicU64,
+    disk_loads: AtomicU64,
+    compiled: AtomicU64,
+}
+
 /// The wasmtime embedding. Cheap to share behind an `Arc`; every method
 /// takes `&self` and may be called from many threads at once.
 pub struct Runtime {
@@ -81,6 +100,7 @@ pub struct Runtime {
     modules: Cache<ModuleHash, Arc<LoadedModule>>,
     artifacts: Option<ArtifactStore>,
     config: RuntimeConfig,
+    counters: Counters,
     _ticker: EpochTicker,
 }
 
@@ -113,6 +133,7 @@ impl Runtime {
             linker,
             artifacts,
             config,
+            counters: Counters::default(),
             _ticker: ticker,
         })
     }
@@ -130,6 +151,15 @@ impl Runtime {
     /// Number of compiled modules in memory.
     pub fn cached_modules(&self) -> usize {
         self.modules.len()
+    }
+
+    /// Where loaded modules came from so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            memory_hits: self.counters.memory_hits.load(Ordering::Relaxed),
+            disk_loads: self.counters.disk_loads.load(Ordering::Relaxed),
+            compiled: self.counters.compiled.load(Ordering::Relaxed),
+        }
     }
 
     /// The module with this hash if it is in memory.
@@ -162,6 +192,12 @@ impl Runtime {
             source = from;
             Ok::<_, CompileError>(Arc::new(module))
         })?;
+        let counter = match source {
+            ModuleSource::Memory => &self.counters.memory_hits,
+            ModuleSource::Disk => &self.counters.disk_loads,
+            ModuleSource::Compiled => &self.counters.compiled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         Ok((module, source))
     }
 

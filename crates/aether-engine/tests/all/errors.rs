@@ -1,0 +1,230 @@
+//! Every error status, each answered with the JSON error body, and the edge
+//! serving normally right after.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{ECHO, LOOP, TestEdge};
+
+async fn raw(edge: &TestEdge, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let mut req = edge.client.post(format!("{}/execute", edge.url)).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("error bodies are JSON"))
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+async fn assert_still_serves(edge: &TestEdge) {
+    let (status, body) = edge.execute(json!({"function":"echo","stdin":"ok"})).await;
+    assert_eq!((status, body["output"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_400_with_a_reason() {
+    let edge = TestEdge::start().await;
+    edge.install_wat("echo", ECHO);
+    let json_ct = Some("application/json");
+    for (body, needle) in [
+        (&b"{not json"[..], "invalid request body"),
+        (br#"{"function": 5}"#, "invalid type"),
+        (br#"{"input": {}}"#, "missing field `function`"),
+        (br#"{"function":"echo","inputs":{}}"#, "unknown field"),
+        (br#"{"function":"echo","input":1,"stdin":"x"}"#, "not both"),
+        (br#"{"function":"../etc/passwd"}"#, "invalid"),
+        (br#"{"function":"Hello"}"#, "invalid"),
+        (br#"{"function":""}"#, "empty"),
+        ("{\"function\":\"h\u{e9}llo\"}".as_bytes(), "invalid"),
+    ] {
+        let (status, resp) = raw(&edge, json_ct, body.to_vec()).await;
+        assert_eq!(status, 400, "{}: {resp}", String::from_utf8_lossy(body));
+        assert_eq!(code(&resp), "invalid_request");
+        let message = resp["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+    let long = format!(r#"{{"function":"{}"}}"#, "a".repeat(64));
+    let (status, _) = raw(&edge, json_ct, long.into_bytes()).await;
+    assert_eq!(status, 400);
+    assert_still_serves(&edge).await;
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_content_type_is_415_and_missing_one_is_accepted() {
+    let edge = TestEdge::start().await;
+    edge.install_wat("echo", ECHO);
+    let body = br#"{"function":"echo","stdin":"x"}"#.to_vec();
+    let (status, resp) = raw(&edge, Some("text/plain"), body.clone()).await;
+    assert_eq!((status, code(&resp)), (415, "unsupported_media_type"));
+    let (status, resp) = raw(&edge, None, body.clone()).await;
+    assert_eq!((status, resp["output"].as_str()), (200, Some("x")));
+    let (status, _) = raw(&edge, Some("application/json; charset=utf-8"), body).await;
+    assert_eq!(status, 200);
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_function_route_and_method_are_404_404_405() {
+    let edge = TestEdge::start().await;
+    edge.install_wat("echo", ECHO);
+    let (status, resp) = edge.execute(json!({"function":"nope"})).await;
+    assert_eq!((status, code(&resp)), (404, "function_not_found"));
+    assert!(resp["error"]["message"].as_str().unwrap().contains("nope"));
+
+    let resp = edge
+        .client
+        .get(format!("{}/nothing", edge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(code(&resp.json().await.unwrap()), "not_found");
+
+    let resp = edge
+        .client
+        .get(format!("{}/execute", edge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(code(&resp.json().await.unwrap()), "method_not_allowed");
+    assert_still_serves(&edge).await;
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_body_and_input_are_413() {
+    let edge = TestEdge::start_with(|c| c.max_input = 1000).await;
+    edge.install_wat("echo", ECHO);
+    // Body far over the limit: refused before being buffered.
+    let huge = format!(r#"{{"function":"echo","stdin":"{}"}}"#, "x".repeat(500_000));
+    let (status, resp) = raw(&edge, Some("application/json"), huge.into_bytes()).await;
+    assert_eq!((status, code(&resp)), (413, "payload_too_large"));
+    // Body within the transport limit, but the input is over max_input.
+    let (status, resp) = edge
+        .execute(json!({"function":"echo","stdin":"y".repeat(1001)}))
+        .await;
+    assert_eq!((status, code(&resp)), (413, "payload_too_large"));
+    let (status, _) = edge
+        .execute(json!({"function":"echo","stdin":"y".repeat(1000)}))
+        .await;
+    assert_eq!(status, 200, "exactly at the limit is fine");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_failures_map_to_distinct_codes_with_stderr() {
+    let edge = TestEdge::start_with(|c| {
+        c.limits.timeout = Duration::from_millis(300);
+        c.limits.max_stdout_bytes = 10_000;
+    })
+    .await;
+    edge.install_wat("echo", ECHO);
+    edge.install_wat(
+        "trap",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "about to fail")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 13))
+            (drop (call $w (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 16)))
+            unreachable))"#,
+    );
+    edge.install_wat("spin", LOOP);
+    edge.install_wat(
+        "bomb",
+        r#"(module (memory 1) (func (export "_start")
+            (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#,
+    );
+    edge.install_wat(
+        "flood",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 4096))
+            (loop (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16))) (br 0))))"#,
+    );
+    edge.install_wat(
+        "recurse",
+        r#"(module (func $r (call $r)) (func (export "_start") (call $r)))"#,
+    );
+    edge.install("garbage", b"\0asmthis is not a module");
+    edge.install_wat("reactor", r#"(module (func (export "_initialize")))"#);
+
+    for (function, status, expected) in [
+        ("trap", 500, "trap"),
+        ("recurse", 500, "trap"),
+        ("spin", 504, "timeout"),
+        ("bomb", 507, "memory_limit_exceeded"),
+        ("flood", 502, "output_limit_exceeded"),
+        ("garbage", 422, "invalid_wasm"),
+        ("reactor", 422, "invalid_wasm"),
+    ] {
+        let (got, resp) = edge.execute(json!({ "function": function })).await;
+        assert_eq!((got, code(&resp)), (status, expected), "{function}: {resp}");
+        assert_still_serves(&edge).await;
+    }
+    let (_, resp) = edge.execute(json!({"function":"trap"})).await;
+    assert_eq!(resp["error"]["stderr"], "about to fail");
+    assert!(
+        resp["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_queue_are_shed_with_503() {
+    let edge = TestEdge::start_with(|c| {
+        c.max_concurrency = 1;
+        c.max_queue = 0;
+        c.limits.timeout = Duration::from_millis(1500);
+    })
+    .await;
+    edge.install_wat("spin", LOOP);
+    edge.install_wat("echo", ECHO);
+    // Warm both so the slot is taken by execution, not compilation.
+    edge.execute(json!({"function":"echo"})).await;
+    let busy = {
+        let (client, url) = (edge.client.clone(), edge.url.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{url}/execute"))
+                .json(&json!({"function":"spin"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    // Wait until the spin occupies the only slot, then overflow.
+    let mut shed = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (status, resp) = edge.execute(json!({"function":"echo"})).await;
+        if status == 503 {
+            shed = Some(resp);
+            break;
+        }
+    }
+    let resp = shed.expect("a request was shed while the slot was busy");
+    assert_eq!(code(&resp), "overloaded");
+    assert_eq!(busy.await.unwrap(), 504);
+    assert_still_serves(&edge).await;
+    edge.stop().await;
+}

@@ -1,0 +1,132 @@
+//! Functions appearing and changing at run time, restarts and shutdown.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::{ECHO, LOOP, TestEdge, hello_world_wasm};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_file_added_while_running_becomes_callable() {
+    let edge = TestEdge::start().await;
+    let (status, _) = edge.execute(json!({"function":"late"})).await;
+    assert_eq!(status, 404);
+    edge.install_wat("late", ECHO);
+    // Served at once: an unknown name is looked up on disk.
+    let (status, body) = edge.execute(json!({"function":"late","stdin":"hi"})).await;
+    assert_eq!((status, body["output"].as_str()), (200, Some("hi")));
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_function_file_is_served_without_restart() {
+    let edge = TestEdge::start().await;
+    edge.install_wat("f", ECHO);
+    let (_, body) = edge.execute(json!({"function":"f","stdin":"v1"})).await;
+    assert_eq!(body["output"], "v1");
+    edge.install("f", &hello_world_wasm());
+    let mut last = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (_, body) = edge
+            .execute(json!({"function":"f","input":{"msg":"v2"}}))
+            .await;
+        if body["output"] == "v2" {
+            last = Some(body);
+            break;
+        }
+        assert_eq!(body["output"], r#"{"msg":"v2"}"#, "old or new, never a mix");
+    }
+    assert!(last.is_some(), "the new module was never served");
+    // A deleted file stops being served.
+    std::fs::remove_file(edge.func_dir.join("f.wasm")).unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if edge.execute(json!({"function":"f"})).await.0 == 404 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "a deleted function was still served");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_edge_loads_from_disk_without_recompiling() {
+    let root = tempfile::tempdir().unwrap();
+    let edge = TestEdge::start_in(root.path(), |_| {}).await;
+    edge.install("hello_world", &hello_world_wasm());
+    let (_, body) = edge
+        .execute(json!({"function":"hello_world","input":{"msg":"first"}}))
+        .await;
+    assert_eq!(body["output"], "first");
+    let node_id = edge
+        .client
+        .get(format!("{}/health", edge.url))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["node_id"]
+        .clone();
+    edge.stop().await;
+
+    // The start-up scan or the first request loads it, from the artifact.
+    let edge = TestEdge::start_in(root.path(), |_| {}).await;
+    let (status, body) = edge
+        .execute(json!({"function":"hello_world","input":{"msg":"second"}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"], "second");
+    assert!(
+        ["disk", "memory"].contains(&body["cache"].as_str().unwrap()),
+        "{body}"
+    );
+    let stats = edge.state.runtime().stats();
+    assert_eq!(
+        stats.compiled, 0,
+        "nothing recompiled after restart: {stats:?}"
+    );
+    assert_eq!(stats.disk_loads, 1, "{stats:?}");
+    let health: serde_json::Value = edge
+        .client
+        .get(format!("{}/health", edge.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["node_id"], node_id, "same node after restart");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_lets_in_flight_requests_finish() {
+    let mut edge = TestEdge::start_with(|c| c.limits.timeout = Duration::from_millis(800)).await;
+    edge.install_wat("spin", LOOP);
+    edge.install_wat("echo", ECHO);
+    edge.execute(json!({"function":"echo"})).await;
+    let in_flight = {
+        let (client, url) = (edge.client.clone(), edge.url.clone());
+        tokio::spawn(async move {
+            let resp = client
+                .post(format!("{url}/execute"))
+                .json(&json!({"function":"spin"}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            (status, body)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let server = edge.begin_stop();
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "timeout");
+    server.await.unwrap().unwrap();
+}

@@ -1,0 +1,162 @@
+//! End-to-end tests of the edge server: a real server on 127.0.0.1:0 driven
+//! over HTTP, real wasm (WAT fixtures and the hello_world example).
+
+mod errors;
+mod execute;
+mod lifecycle;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aether_engine::{AppState, EngineConfig};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// Builds `examples/hello_world` for wasm32-wasip1 once per test run and
+/// returns its bytes.
+pub fn hello_world_wasm() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let path = BUILT.get_or_init(|| {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--release", "-p", "hello_world", "--manifest-path"])
+            .arg(examples.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(examples.join("target"))
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building examples/hello_world failed (is the wasm32-wasip1 target installed?)"
+        );
+        examples.join("target/wasm32-wasip1/release/hello_world.wasm")
+    });
+    std::fs::read(path).expect("hello_world.wasm exists")
+}
+
+/// A running edge with its own directories.
+pub struct TestEdge {
+    /// Base URL, `http://127.0.0.1:port`.
+    pub url: String,
+    /// Its function directory.
+    pub func_dir: PathBuf,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// The server's state, to look inside (cache counters).
+    pub state: AppState,
+    _dirs: Option<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+}
+
+impl TestEdge {
+    /// Starts an edge with default settings (fast rescans).
+    pub async fn start() -> TestEdge {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts an edge after letting the test adjust its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut EngineConfig)) -> TestEdge {
+        let dirs = TempDir::new().unwrap();
+        let mut edge = Self::start_in(dirs.path(), adjust).await;
+        edge._dirs = Some(dirs);
+        edge
+    }
+
+    /// Starts an edge over existing directories under `root` (for restarts).
+    pub async fn start_in(root: &Path, adjust: impl FnOnce(&mut EngineConfig)) -> TestEdge {
+        let mut config = EngineConfig {
+            port: 0,
+            func_dir: root.join("functions"),
+            data_dir: root.join("data"),
+            scan_interval: Duration::from_millis(100),
+            ..EngineConfig::default()
+        };
+        adjust(&mut config);
+        let state = AppState::new(config.clone()).expect("edge starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(aether_engine::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        TestEdge {
+            url,
+            func_dir: config.func_dir,
+            data_dir: config.data_dir,
+            state,
+            _dirs: None,
+            shutdown: Some(tx),
+            task: Some(task),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Installs `wasm` as `<func_dir>/<name>.wasm`.
+    pub fn install(&self, name: &str, wasm: &[u8]) {
+        // Written aside and renamed, as an operator (or the distribution
+        // code) would, so a scan never sees half a file.
+        let tmp = self.func_dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, wasm).unwrap();
+        std::fs::rename(&tmp, self.func_dir.join(format!("{name}.wasm"))).unwrap();
+    }
+
+    /// Installs a WAT fixture.
+    pub fn install_wat(&self, name: &str, wat: &str) {
+        self.install(name, &wat::parse_str(wat).unwrap());
+    }
+
+    /// POSTs a JSON body to /execute; returns status and parsed body.
+    pub async fn execute(&self, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .client
+            .post(format!("{}/execute", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("every answer is JSON"))
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.shutdown.take().unwrap().send(()).ok();
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+
+    /// Asks for a graceful stop without waiting.
+    pub fn begin_stop(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        self.shutdown.take().unwrap().send(()).ok();
+        self.task.take().unwrap()
+    }
+}
+
+/// Copies stdin to stdout.
+pub const ECHO: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $n i32)
+    (block $done
+      (loop $again
+        (i32.store (i32.const 0) (i32.const 64))
+        (i32.store (i32.const 4) (i32.const 4096))
+        (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+        (local.set $n (i32.load (i32.const 16)))
+        (br_if $done (i32.eqz (local.get $n)))
+        (i32.store (i32.const 4) (local.get $n))
+        (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+        (br $again)))))
+"#;
+
+/// Never returns.
+pub const LOOP: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
