@@ -1,0 +1,181 @@
+//! Bearer tokens: the admin token for the management API, the node token
+//! for edge traffic, either for pulls; nothing without a token when tokens
+//! are configured.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{ADMIN, NODE, TestServer, assert_error, b64, command, with_tokens};
+
+/// Every authenticated endpoint with a valid request body.
+fn endpoints() -> Vec<(Method, &'static str, Option<serde_json::Value>)> {
+    vec![
+        (Method::GET, "/api/functions", None),
+        (Method::GET, "/api/functions/f", None),
+        (
+            Method::POST,
+            "/api/functions/f/rollback",
+            Some(json!({"version": 1})),
+        ),
+        (Method::GET, "/api/nodes", None),
+        (Method::GET, "/api/events", None),
+        (Method::DELETE, "/api/functions/f", None),
+    ]
+}
+
+async fn send(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    auth: Option<&str>,
+) -> reqwest::Response {
+    let mut req = s.client.request(method, s.at(path));
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    if let Some(value) = auth {
+        req = req.header("Authorization", value);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn management_api_requires_the_admin_token() {
+    let s = TestServer::start_with(with_tokens).await;
+    let wasm = command("x");
+    let deploy = json!({"name": "f", "wasm_b64": b64(&wasm)});
+    for (auth, what) in [
+        (None, "missing"),
+        (Some("Bearer wrong-token"), "wrong"),
+        (Some("Bearer "), "empty"),
+        (Some("Bearer"), "no token"),
+        (Some(&*format!("Basic {ADMIN}")), "other scheme"),
+        (Some(&*format!("Bearer {NODE}")), "node token"),
+    ] {
+        let r = send(&s, Method::POST, "/api/functions", Some(&deploy), auth).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(r.headers().contains_key("www-authenticate"));
+        assert_error(r, 401, "unauthorized").await;
+        for (method, path, body) in endpoints() {
+            let r = send(&s, method.clone(), path, body.as_ref(), auth).await;
+            assert_error(r, 401, "unauthorized").await;
+        }
+        let r = s
+            .client
+            .put(s.at("/api/functions/f"))
+            .body(wasm.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 401, "unauthorized").await;
+    }
+    let admin = format!("Bearer {ADMIN}");
+    let r = send(
+        &s,
+        Method::POST,
+        "/api/functions",
+        Some(&deploy),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for (method, path, body) in endpoints() {
+        let r = send(&s, method.clone(), path, body.as_ref(), Some(&admin)).await;
+        assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn edge_endpoints_require_the_node_token_and_pulls_accept_either() {
+    let s = TestServer::start_with(with_tokens).await;
+    s.deploy("f", &command("x"), Some(ADMIN)).await;
+    let node = format!("Bearer {NODE}");
+    let admin = format!("Bearer {ADMIN}");
+    let register = json!({"node_id": "edge-1", "url": "http://127.0.0.1:9091"});
+    let event = json!({"event": "node_started", "data": {}});
+    for (path, body) in [("/register", &register), ("/callback", &event)] {
+        for auth in [None, Some("Bearer wrong"), Some(admin.as_str())] {
+            let r = send(&s, Method::POST, path, Some(body), auth).await;
+            assert_error(r, 401, "unauthorized").await;
+        }
+        let r = send(&s, Method::POST, path, Some(body), Some(&node)).await;
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    for path in ["/api/functions/manifest", "/api/functions/f/wasm"] {
+        assert_error(
+            send(&s, Method::GET, path, None, None).await,
+            401,
+            "unauthorized",
+        )
+        .await;
+        assert_error(
+            send(&s, Method::GET, path, None, Some("Bearer wrong")).await,
+            401,
+            "unauthorized",
+        )
+        .await;
+        for auth in [&node, &admin] {
+            let r = send(&s, Method::GET, path, None, Some(auth)).await;
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_metrics_stay_open_with_tokens() {
+    let s = TestServer::start_with(with_tokens).await;
+    assert_eq!(
+        send(&s, Method::GET, "/health", None, None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&s, Method::GET, "/metrics", None, None).await.status(),
+        StatusCode::OK
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_tokens_every_endpoint_is_open() {
+    let s = TestServer::start().await;
+    assert_eq!(
+        s.deploy("f", &command("x"), None).await.status(),
+        StatusCode::CREATED
+    );
+    let r = send(
+        &s,
+        Method::POST,
+        "/register",
+        Some(&json!({"node_id": "n", "url": "http://a:1"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for (method, path, body) in endpoints() {
+        let r = send(&s, method.clone(), path, body.as_ref(), None).await;
+        assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_oversize_uploads_are_refused_before_the_body_is_read() {
+    let s = TestServer::start_with(|c| {
+        let mut c = with_tokens(c);
+        c.max_module_size = 1000;
+        c
+    })
+    .await;
+    let r = s
+        .client
+        .put(s.at("/api/functions/f"))
+        .body(vec![0u8; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 401, "unauthorized").await;
+    s.stop().await;
+}

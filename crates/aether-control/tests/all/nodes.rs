@@ -1,0 +1,130 @@
+//! The node registry: registration, heartbeats, online/offline.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, assert_error};
+
+#[tokio::test]
+async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_heartbeat() {
+    let s = TestServer::start_with(|mut c| {
+        c.node_timeout = Duration::from_millis(300);
+        c
+    })
+    .await;
+    let register =
+        json!({"node_id": "edge-1", "url": "http://10.0.0.1:9091", "functions": {"hello": 2}});
+    let r = s
+        .client
+        .post(s.at("/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["status"], "online");
+
+    let nodes: Value = s
+        .client
+        .get(s.at("/api/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let node = &nodes.as_array().unwrap()[0];
+    assert_eq!(node["node_id"], "edge-1");
+    assert_eq!(node["url"], "http://10.0.0.1:9091");
+    assert_eq!(node["status"], "online");
+    assert_eq!(node["functions"], json!({"hello": 2}));
+    let registered_at = node["registered_at"].clone();
+    let health: Value = s
+        .client
+        .get(s.at("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["nodes_online"], 1);
+
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let nodes: Value = s
+        .client
+        .get(s.at("/api/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes[0]["status"], "offline");
+
+    s.client
+        .post(s.at("/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    let nodes: Value = s
+        .client
+        .get(s.at("/api/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes.as_array().unwrap().len(), 1);
+    assert_eq!(nodes[0]["status"], "online");
+    assert_eq!(nodes[0]["registered_at"], registered_at);
+    assert_ne!(nodes[0]["last_seen"], registered_at);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn registrations_with_bad_fields_are_refused() {
+    let s = TestServer::start().await;
+    for body in [
+        json!({"node_id": "", "url": "http://a:1"}),
+        json!({"node_id": "a b", "url": "http://a:1"}),
+        json!({"node_id": "n", "url": "ftp://a"}),
+        json!({"node_id": "n"}),
+        json!({"node_id": "n", "url": "http://a:1", "functions": {"BAD": 1}}),
+        json!({"node_id": "n", "url": "http://a:1", "functions": {"ok": "one"}}),
+    ] {
+        let r = s
+            .client
+            .post(s.at("/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(r, 400, "invalid_request").await;
+    }
+    let r = s
+        .client
+        .post(s.at("/register"))
+        .body("node_id=n")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 415, "unsupported_media_type").await;
+    let nodes: Value = s
+        .client
+        .get(s.at("/api/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes, json!([]));
+    s.stop().await;
+}
