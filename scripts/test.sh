@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. The tests build the example functions
+# for wasm32-wasip1 themselves, so the target must be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
+cargo test --workspace --locked "$@"
