@@ -25,6 +25,12 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 /// with 503 `overloaded` (bounded memory under a flood).
 pub const DEFAULT_MAX_QUEUE: usize = 1024;
 
+/// The control plane's default `node_timeout`; the edge heartbeats every
+/// third of it.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Periodic reconcile against the manifest, healing missed notifications.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The TOML file's shape. All fields optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +43,26 @@ pub struct FileConfig {
     pub runtime: RuntimeSection,
     /// Stable id of this edge.
     pub node_id: Option<String>,
+    /// `[control]`
+    #[serde(default)]
+    pub control: ControlSection,
+}
+
+/// `[control]` table: the control plane this edge registers with.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Base URL of the control plane, e.g. `http://127.0.0.1:9090`.
+    pub url: Option<String>,
+    /// Node token shared with the control plane.
+    pub node_token: Option<String>,
+    /// URL the control plane uses to reach this edge.
+    pub advertise_url: Option<String>,
+    /// Heartbeat timeout of the control plane, e.g. `"30s"`; heartbeats are
+    /// sent every third of it.
+    pub node_timeout: Option<String>,
+    /// Periodic reconcile against the manifest, e.g. `"10s"`.
+    pub reconcile_interval: Option<String>,
 }
 
 /// `[server]` table.
@@ -122,6 +148,16 @@ pub struct Flags {
     /// Stable id of this edge [default: generated once, kept in data_dir].
     #[arg(long, env = "AETHER_NODE_ID")]
     pub node_id: Option<String>,
+    /// Control plane to register with; without it the edge runs standalone
+    /// from `func_dir`.
+    #[arg(long, env = "AETHER_CONTROL_URL")]
+    pub control_url: Option<String>,
+    /// Node token shared with the control plane.
+    #[arg(long, env = "AETHER_NODE_TOKEN", hide_env_values = true)]
+    pub node_token: Option<String>,
+    /// URL the control plane uses to reach this edge [default: http://HOST:PORT].
+    #[arg(long, env = "AETHER_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -152,6 +188,16 @@ pub struct EngineConfig {
     pub scan_interval: Duration,
     /// Explicit node id, if configured.
     pub node_id: Option<String>,
+    /// Control plane base URL; `None` = standalone.
+    pub control_url: Option<String>,
+    /// Node token for edge↔control traffic.
+    pub node_token: Option<String>,
+    /// URL the control plane uses to reach this edge.
+    pub advertise_url: Option<String>,
+    /// The control plane's heartbeat timeout; heartbeats every third.
+    pub node_timeout: Duration,
+    /// Periodic reconcile against the manifest.
+    pub reconcile_interval: Duration,
 }
 
 /// Why the configuration is unusable.
@@ -200,6 +246,11 @@ impl Default for EngineConfig {
             max_queue: DEFAULT_MAX_QUEUE,
             scan_interval: DEFAULT_SCAN_INTERVAL,
             node_id: None,
+            control_url: None,
+            node_token: None,
+            advertise_url: None,
+            node_timeout: DEFAULT_NODE_TIMEOUT,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
         }
     }
 }
@@ -248,6 +299,17 @@ impl EngineConfig {
             .unwrap_or(cfg.max_concurrency);
         cfg.max_queue = flags.max_queue.or(rt.max_queue).unwrap_or(cfg.max_queue);
         cfg.node_id = flags.node_id.clone().or(file.node_id);
+        let ctl = &file.control;
+        cfg.control_url =
+            pick(&flags.control_url, &ctl.url).map(|u| u.trim_end_matches('/').to_owned());
+        cfg.node_token = pick(&flags.node_token, &ctl.node_token).filter(|t| !t.is_empty());
+        cfg.advertise_url = pick(&flags.advertise_url, &ctl.advertise_url);
+        if let Some(t) = ctl.node_timeout.as_deref() {
+            cfg.node_timeout = parse_duration("node_timeout", t)?;
+        }
+        if let Some(t) = ctl.reconcile_interval.as_deref() {
+            cfg.reconcile_interval = parse_duration("reconcile_interval", t)?;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
