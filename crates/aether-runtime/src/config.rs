@@ -31,8 +31,13 @@ pub const DEFAULT_MAX_MEMORY_LIMIT: u64 = 256 << 20;
 /// Bytes of each linear memory reset by overwriting rather than `madvise`
 /// when an instance is freed. On VMs `madvise` sends cross-CPU interrupts
 /// that cost more than a memset of the pages a small function touches
-/// (DESIGN.md: 19k → 84k runs/s on two threads).
-pub const DEFAULT_KEEP_RESIDENT: usize = 1 << 20;
+/// (DESIGN.md: 19k → 84k runs/s on two threads). 2 MiB covers a Rust
+/// guest's whole default memory (1 MiB stack + data, 17 pages for
+/// hello_world); `aether-bench micro` compares it with 0, 128 KiB, 1 MiB.
+pub const DEFAULT_KEEP_RESIDENT: usize = 2 << 20;
+/// Pages decommitted per `madvise` batch by the pooling allocator (1 = no
+/// batching). Batching amortises the cross-CPU interrupts of `madvise`.
+pub const DEFAULT_DECOMMIT_BATCH: usize = 1;
 
 /// Limits of one invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +84,8 @@ pub struct RuntimeConfig {
     pub pooling: bool,
     /// See [`DEFAULT_KEEP_RESIDENT`].
     pub keep_resident: usize,
+    /// See [`DEFAULT_DECOMMIT_BATCH`].
+    pub decommit_batch: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -93,6 +100,7 @@ impl Default for RuntimeConfig {
             epoch_tick: DEFAULT_EPOCH_TICK,
             pooling: true,
             keep_resident: DEFAULT_KEEP_RESIDENT,
+            decommit_batch: DEFAULT_DECOMMIT_BATCH,
         }
     }
 }

@@ -115,6 +115,7 @@ pub(crate) fn serving_config(cfg: &RuntimeConfig) -> Config {
             .max_memory_size(usize::try_from(cfg.max_memory_limit).unwrap_or(usize::MAX))
             .linear_memory_keep_resident(cfg.keep_resident)
             .table_keep_resident(cfg.keep_resident.min(64 << 10))
+            .decommit_batch_size(cfg.decommit_batch.max(1))
             .max_unused_warm_slots(cfg.max_instances);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
