@@ -9,9 +9,11 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod notifier;
 mod routes;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod wire;
 
 pub use config::{Cli, Config, ConfigError};

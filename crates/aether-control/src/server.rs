@@ -78,10 +78,13 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        axum::serve(self.listener, app(self.state))
+        let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
+        let result = axum::serve(self.listener, app(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(ServeError::Serve)
+            .map_err(ServeError::Serve);
+        notifier.abort();
+        result
     }
 }
 

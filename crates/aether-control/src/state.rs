@@ -99,6 +99,8 @@ struct Inner {
     auth: Auth,
     changes: broadcast::Sender<Change>,
     metrics: Metrics,
+    stats: crate::stats::StatsBook,
+    node_token: Option<String>,
     started: Instant,
 }
 
@@ -128,6 +130,11 @@ impl AppState {
                 auth: Auth::new(config.admin_token.as_ref(), config.node_token.as_ref()),
                 changes,
                 metrics: Metrics::default(),
+                stats: crate::stats::StatsBook::default(),
+                node_token: config
+                    .node_token
+                    .as_ref()
+                    .map(|t| String::from_utf8_lossy(t.expose()).into_owned()),
                 started: Instant::now(),
             }),
         }
@@ -151,6 +158,16 @@ impl AppState {
     /// Counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Execution statistics reported by edges.
+    pub fn stats(&self) -> &crate::stats::StatsBook {
+        &self.inner.stats
+    }
+
+    /// The node token, for calls to edges (never logged).
+    pub fn node_token(&self) -> Option<&str> {
+        self.inner.node_token.as_deref()
     }
 
     /// Time since the state was created.

@@ -79,6 +79,12 @@ pub async fn callback(
     let stored = state
         .blocking(move |store| store.append_events(events))
         .await?;
+    for event in stored.iter().filter(|e| e.event == "function_stats") {
+        let received = stored_event(event.clone()).received_at;
+        state
+            .stats()
+            .record(event.node_id.as_deref(), &event.data, &received);
+    }
     state
         .metrics()
         .events_received

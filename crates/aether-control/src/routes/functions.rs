@@ -224,6 +224,20 @@ pub async fn show(
     }
 }
 
+/// `GET /api/functions/{name}/stats`: execution statistics reported by the
+/// edges (see [`crate::stats`]).
+pub async fn stats(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::stats::FunctionStats>, ApiError> {
+    let name = path_name(path)?;
+    let lookup = name.clone();
+    match state.blocking(move |store| store.function(&lookup)).await? {
+        Some(_) => Ok(Json(state.stats().get(&name))),
+        None => Err(ApiError::function_not_found(&name)),
+    }
+}
+
 /// Body of a successful delete.
 #[derive(Debug, Serialize)]
 struct Deleted {
@@ -242,6 +256,7 @@ pub async fn delete(
     let removed = state.blocking(move |store| store.delete(&target)).await?;
     Metrics::inc(&state.metrics().deletes);
     tracing::info!(function = %name, versions = removed.versions.len(), "deleted");
+    state.stats().forget(&name);
     state.publish(Change::Deleted { name: name.clone() });
     Ok(Json(Deleted {
         status: "success",

@@ -57,6 +57,7 @@ pub fn app(state: AppState) -> Router {
                 .delete(functions::delete),
         )
         .route("/api/functions/{name}/rollback", post(functions::rollback))
+        .route("/api/functions/{name}/stats", get(functions::stats))
         .route("/api/nodes", get(nodes::list))
         .route("/api/events", get(events::list))
         .route_layer(from_fn_with_state(state.clone(), require_admin));
