@@ -79,6 +79,12 @@ async fn lookup(state: &AppState, name: &str) -> Result<Arc<FunctionEntry>, ApiE
     if let Some(entry) = state.registry().get(name) {
         return Ok(entry);
     }
+    if state.registry().is_managed() {
+        // The control plane may know it already (a deploy whose
+        // notification has not arrived): pull before answering 404.
+        crate::distribution::reconcile_on_demand(state).await;
+        return state.registry().get(name).ok_or_else(|| not_found(name));
+    }
     let (s, n) = (state.clone(), name.to_owned());
     let found = tokio::task::spawn_blocking(move || s.registry().refresh_one(&n))
         .await
@@ -121,9 +127,14 @@ fn run_function(
         args: &entry.args,
         env: &entry.env,
         stdin,
-        limits: state.config().limits,
+        limits: entry.limits,
     };
-    match runtime.execute(&module, invocation) {
+    let result = runtime.execute(&module, invocation);
+    match &result {
+        Ok(outcome) => entry.stats.record(outcome.elapsed, true),
+        Err(failure) => entry.stats.record(failure.elapsed, false),
+    }
+    match result {
         Ok(outcome) => Ok(ExecuteResponse {
             output: String::from_utf8_lossy(&outcome.stdout).into_owned(),
             exit_code: outcome.exit_code,
@@ -145,9 +156,21 @@ fn run_function(
                 InvokeError::Instantiate { .. } => ErrorCode::Internal,
             };
             tracing::debug!(function = %entry.name, error = %failure, "execution failed");
+            let stderr = String::from_utf8_lossy(&failure.stderr).into_owned();
+            state.events().emit(
+                "execution_failed",
+                serde_json::json!({
+                    "function": entry.name,
+                    "version": entry.version,
+                    "code": code.as_str(),
+                    "message": failure.error.to_string(),
+                    "stderr": crate::events::stderr_excerpt(&stderr),
+                    "execution_time_ms": failure.elapsed.as_secs_f64() * 1000.0,
+                }),
+            );
             Err(
                 ApiError::new(code, format!("function {}: {}", entry.name, failure.error))
-                    .with_stderr(String::from_utf8_lossy(&failure.stderr).into_owned()),
+                    .with_stderr(stderr),
             )
         }
     }
@@ -203,8 +226,41 @@ pub async fn health(State(state): State<AppState>) -> Response {
         functions: state.registry().len(),
         cached_modules: state.runtime().cached_modules(),
         uptime_s: state.uptime().as_secs(),
+        events_dropped: state.events().dropped(),
     })
     .into_response()
+}
+
+/// `POST /notify` from the control plane (node token): reconcile now.
+pub async fn notify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(dist) = state.distribution() else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "this edge runs standalone (no control plane configured)",
+        ));
+    };
+    if let Some(expected) = &state.config().node_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::auth::token_matches(given, expected) {
+            return Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing or wrong node token",
+            ));
+        }
+    }
+    dist.wake();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"status": "reconciling"})),
+    )
+        .into_response())
 }
 
 /// Any unknown route.

@@ -31,6 +31,9 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Periodic reconcile against the manifest, healing missed notifications.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How often per-function statistics go to the control plane.
+pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
+
 /// The TOML file's shape. All fields optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +201,8 @@ pub struct EngineConfig {
     pub node_timeout: Duration,
     /// Periodic reconcile against the manifest.
     pub reconcile_interval: Duration,
+    /// How often per-function statistics are reported.
+    pub stats_interval: Duration,
 }
 
 /// Why the configuration is unusable.
@@ -251,6 +256,7 @@ impl Default for EngineConfig {
             advertise_url: None,
             node_timeout: DEFAULT_NODE_TIMEOUT,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }

@@ -12,13 +12,18 @@
 //! ```
 
 pub mod api;
+pub mod auth;
 pub mod config;
+pub mod control;
+pub mod distribution;
 pub mod error;
+pub mod events;
 pub mod executor;
 pub mod node_id;
 pub mod registry;
 pub mod server;
 pub mod state;
+pub mod stats;
 
 pub use config::{EngineConfig, Flags};
 pub use server::{app, serve};

@@ -9,7 +9,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use aether_proto::validate_function_name;
-use aether_runtime::ModuleHash;
+use aether_runtime::{Limits, ModuleHash};
+
+use crate::stats::FunctionStats;
 
 /// Identity of a file's current contents without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,32 @@ pub struct FunctionEntry {
     pub args: Vec<String>,
     /// Deployed environment.
     pub env: Vec<(String, String)>,
-    stamp: FileStamp,
+    /// Limits of this function (the edge's defaults where it sets none).
+    pub limits: Limits,
+    /// Version from the control plane (`None` in standalone mode).
+    pub version: Option<u64>,
+    /// Execution statistics, shared by every version of the name.
+    pub stats: Arc<FunctionStats>,
+    stamp: Option<FileStamp>,
+}
+
+/// A function as the control plane describes it, to install on this edge.
+#[derive(Debug, Clone)]
+pub struct ManagedFunction {
+    /// Function name.
+    pub name: String,
+    /// sha256 of its module.
+    pub hash: ModuleHash,
+    /// Where its verified module is stored.
+    pub path: PathBuf,
+    /// Arguments after the name.
+    pub args: Vec<String>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Limits, the edge's defaults filled in.
+    pub limits: Limits,
+    /// Version.
+    pub version: u64,
 }
 
 /// What a scan changed.
@@ -56,17 +83,93 @@ pub struct ScanReport {
 #[derive(Debug)]
 pub struct Registry {
     func_dir: PathBuf,
+    default_limits: Limits,
+    managed: bool,
     functions: RwLock<HashMap<String, Arc<FunctionEntry>>>,
+    stats: RwLock<HashMap<String, Arc<FunctionStats>>>,
 }
 
 impl Registry {
-    /// A registry over `func_dir` (created if missing).
-    pub fn open(func_dir: &Path) -> std::io::Result<Self> {
+    /// A registry over `func_dir` (created if missing). `managed` means the
+    /// control plane decides what runs here: `func_dir` then holds blobs
+    /// named by sha256 and is not scanned for `<name>.wasm` files.
+    pub fn open(func_dir: &Path, default_limits: Limits, managed: bool) -> std::io::Result<Self> {
         std::fs::create_dir_all(func_dir)?;
         Ok(Registry {
             func_dir: func_dir.to_owned(),
+            default_limits,
+            managed,
             functions: RwLock::default(),
+            stats: RwLock::default(),
         })
+    }
+
+    /// True when the control plane manages this edge's functions.
+    pub fn is_managed(&self) -> bool {
+        self.managed
+    }
+
+    fn stats_for(&self, name: &str) -> Arc<FunctionStats> {
+        if let Some(s) = self
+            .stats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return s.clone();
+        }
+        self.stats
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Every function's statistics, by name.
+    pub fn all_stats(&self) -> Vec<(String, Arc<FunctionStats>)> {
+        self.stats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect()
+    }
+
+    /// Every function now served.
+    pub fn snapshot(&self) -> Vec<Arc<FunctionEntry>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Name → version of the managed functions, for heartbeats.
+    pub fn versions(&self) -> std::collections::BTreeMap<String, u64> {
+        self.read()
+            .values()
+            .filter_map(|e| e.version.map(|v| (e.name.clone(), v)))
+            .collect()
+    }
+
+    /// Installs (or atomically replaces) a managed function: a request
+    /// runs either the entry it looked up or the new one, never a mix.
+    pub fn install(&self, f: ManagedFunction) -> Arc<FunctionEntry> {
+        let entry = Arc::new(FunctionEntry {
+            stats: self.stats_for(&f.name),
+            name: f.name.clone(),
+            hash: f.hash,
+            path: f.path,
+            args: f.args,
+            env: f.env,
+            limits: f.limits,
+            version: Some(f.version),
+            stamp: None,
+        });
+        self.write().insert(f.name, entry.clone());
+        entry
+    }
+
+    /// Removes a function; returns what was served.
+    pub fn remove(&self, name: &str) -> Option<Arc<FunctionEntry>> {
+        self.write().remove(name)
     }
 
     /// The directory this registry mirrors.
@@ -105,6 +208,9 @@ impl Registry {
     /// Looks at `<func_dir>/<name>.wasm` now (blocking I/O). Returns the
     /// entry if the file exists, updating the registry if it changed.
     pub fn refresh_one(&self, name: &str) -> std::io::Result<Option<Arc<FunctionEntry>>> {
+        if self.managed {
+            return Ok(self.get(name));
+        }
         if validate_function_name(name).is_err() {
             return Ok(None);
         }
@@ -118,7 +224,7 @@ impl Registry {
             }
             Err(e) => return Err(e),
         };
-        let stamp = FileStamp::of(&meta);
+        let stamp = Some(FileStamp::of(&meta));
         if let Some(existing) = self.get(name)
             && existing.stamp == stamp
         {
@@ -131,6 +237,9 @@ impl Registry {
             path,
             args: Vec::new(),
             env: Vec::new(),
+            limits: self.default_limits,
+            version: None,
+            stats: self.stats_for(name),
             stamp,
         });
         self.write().insert(name.to_owned(), entry.clone());
@@ -142,6 +251,9 @@ impl Registry {
     /// name are skipped with a warning.
     pub fn scan(&self) -> std::io::Result<ScanReport> {
         let mut report = ScanReport::default();
+        if self.managed {
+            return Ok(report);
+        }
         let mut seen = Vec::new();
         for dirent in std::fs::read_dir(&self.func_dir)? {
             let path = dirent?.path();
@@ -188,7 +300,7 @@ mod tests {
     #[test]
     fn scan_tracks_added_changed_and_removed_files() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path()).unwrap();
+        let reg = Registry::open(dir.path(), Limits::default(), false).unwrap();
         std::fs::write(dir.path().join("a.wasm"), b"one").unwrap();
         std::fs::write(dir.path().join("Bad Name.wasm"), b"x").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
@@ -213,7 +325,7 @@ mod tests {
     #[test]
     fn refresh_one_never_leaves_func_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(&dir.path().join("functions")).unwrap();
+        let reg = Registry::open(&dir.path().join("functions"), Limits::default(), false).unwrap();
         std::fs::write(dir.path().join("secret.wasm"), b"x").unwrap();
         assert!(reg.refresh_one("../secret").unwrap().is_none());
         assert!(reg.refresh_one("secret").unwrap().is_none());

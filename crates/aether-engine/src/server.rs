@@ -9,9 +9,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::api;
 use crate::registry::FunctionEntry;
 use crate::state::AppState;
+use crate::{api, distribution, events};
 
 /// Room for JSON syntax and escaping around the input: the body may be up
 /// to twice `max_input` (every byte escaped) plus this.
@@ -38,17 +38,63 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// With a control plane configured, also restores the last manifest,
+/// registers, heartbeats, reconciles and reports events.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let scanner = tokio::spawn(scan_loop(state.clone()));
-    let result = axum::serve(listener, app(state))
+    let mut tasks = vec![tokio::spawn(scan_loop(state.clone()))];
+    if let Some(dist) = state.distribution() {
+        distribution::restore(&state).await;
+        let advertise = advertise_url(&state, listener.local_addr()?);
+        if let Some(rx) = state.take_event_receiver() {
+            tasks.push(tokio::spawn(events::report(
+                state.events().clone(),
+                rx,
+                dist.client().clone(),
+            )));
+        }
+        state.events().emit(
+            "node_started",
+            serde_json::json!({"url": advertise, "functions": state.registry().len()}),
+        );
+        tasks.push(tokio::spawn(distribution::heartbeat_loop(
+            state.clone(),
+            advertise,
+        )));
+        tasks.push(tokio::spawn(distribution::reconcile_loop(state.clone())));
+        tasks.push(tokio::spawn(distribution::stats_loop(state.clone())));
+    }
+    let result = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
-    scanner.abort();
+    if state.distribution().is_some() {
+        state.events().emit("node_stopping", serde_json::json!({}));
+        // Give the reporter a moment to send the last batch.
+        tokio::time::sleep(events::BATCH_DELAY + std::time::Duration::from_millis(200)).await;
+    }
+    for task in tasks {
+        task.abort();
+    }
     result
+}
+
+/// The URL the control plane should use for this edge.
+fn advertise_url(state: &AppState, local: std::net::SocketAddr) -> String {
+    if let Some(url) = &state.config().advertise_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let ip = if local.ip().is_unspecified() {
+        tracing::warn!(
+            "bound to all interfaces without --advertise-url; advertising 127.0.0.1, which other hosts cannot reach"
+        );
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        local.ip()
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, local.port()))
 }
 
 /// Rescans `func_dir` every `scan_interval` and compiles new or changed

@@ -3,9 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aether_proto::control::EventIn;
 use aether_runtime::{Runtime, RuntimeError};
+use tokio::sync::mpsc;
 
 use crate::config::EngineConfig;
+use crate::control::ControlClient;
+use crate::distribution::Distribution;
+use crate::events::EventSink;
 use crate::executor::Executor;
 use crate::registry::Registry;
 
@@ -20,6 +25,9 @@ struct Inner {
     config: EngineConfig,
     node_id: String,
     started: Instant,
+    distribution: Option<Distribution>,
+    events: EventSink,
+    event_rx: std::sync::Mutex<Option<mpsc::Receiver<EventIn>>>,
 }
 
 /// The edge could not start.
@@ -28,6 +36,9 @@ pub enum StartError {
     /// The wasm runtime could not be created.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The control-plane client could not be built.
+    #[error("cannot set up the control-plane client: {0}")]
+    Control(#[from] reqwest::Error),
     /// A directory could not be created or read.
     #[error("{what}: {source}")]
     Io {
@@ -46,17 +57,28 @@ impl AppState {
             "cannot create data dir {}",
             config.data_dir.display()
         )))?;
-        let registry = Registry::open(&config.func_dir).map_err(io(format!(
-            "cannot open function dir {}",
-            config.func_dir.display()
-        )))?;
+        let managed = config.control_url.is_some();
+        let registry = Registry::open(&config.func_dir, config.limits, managed).map_err(io(
+            format!("cannot open function dir {}", config.func_dir.display()),
+        ))?;
         let node_id = match &config.node_id {
             Some(id) => id.clone(),
             None => crate::node_id::load_or_create(&config.data_dir)
                 .map_err(io("cannot keep the node id".into()))?,
         };
         let runtime = Runtime::new(config.runtime_config())?;
+        let (distribution, events, event_rx) = match &config.control_url {
+            Some(url) => {
+                let client = ControlClient::new(url, config.node_token.clone())?;
+                let (events, rx) = EventSink::channel(&node_id);
+                (Some(Distribution::new(client)), events, Some(rx))
+            }
+            None => (None, EventSink::disabled(&node_id), None),
+        };
         Ok(AppState(Arc::new(Inner {
+            distribution,
+            events,
+            event_rx: std::sync::Mutex::new(event_rx),
             runtime,
             registry,
             executor: Executor::new(config.max_concurrency, config.max_queue),
@@ -89,6 +111,25 @@ impl AppState {
     /// This edge's id.
     pub fn node_id(&self) -> &str {
         &self.0.node_id
+    }
+
+    /// Distribution state, when a control plane is configured.
+    pub fn distribution(&self) -> Option<&Distribution> {
+        self.0.distribution.as_ref()
+    }
+
+    /// Where events go (a no-op sink in standalone mode).
+    pub fn events(&self) -> &EventSink {
+        &self.0.events
+    }
+
+    /// Takes the event receiver (once, for the reporter task).
+    pub fn take_event_receiver(&self) -> Option<mpsc::Receiver<EventIn>> {
+        self.0
+            .event_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Time since start.

@@ -73,6 +73,9 @@ pub struct EdgeHealth {
     pub cached_modules: usize,
     /// Seconds since the process started.
     pub uptime_s: u64,
+    /// Events this edge could not report to the control plane.
+    #[serde(default)]
+    pub events_dropped: u64,
 }
 
 #[cfg(test)]

@@ -1,0 +1,396 @@
+//! Code distribution, edge side: registration and heartbeats, and
+//! reconciliation against the control plane's manifest (on notification, at
+//! start, periodically, and on a request for a name this edge does not hold
+//! yet). New modules are downloaded, verified against their sha256, stored
+//! in `func_dir` as `<sha256>.wasm` and compiled *before* the registry
+//! switches to them, so a request runs either the old version or the new
+//! one, complete.
+//!
+//! The last applied manifest is kept in `<data_dir>/manifest.json`, so a
+//! restarted edge serves its functions even while the control plane is down.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aether_proto::control::{Manifest, ManifestEntry, RegisterRequest};
+use aether_runtime::{Limits, ModuleHash};
+use tokio::sync::{Mutex, Notify};
+
+use crate::control::{ControlClient, ControlError};
+use crate::registry::ManagedFunction;
+use crate::state::AppState;
+
+/// File in the data dir holding the last applied manifest.
+const MANIFEST_FILE: &str = "manifest.json";
+/// On-demand reconciles (a request for an unknown name) happen at most this
+/// often, so a flood of unknown names cannot flood the control plane.
+const ON_DEMAND_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// First retry delay after a failed heartbeat; doubles up to the interval.
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Distribution state of a managed edge.
+#[derive(Debug)]
+pub struct Distribution {
+    client: ControlClient,
+    /// Serialises reconciles and remembers when the last one finished.
+    last: Mutex<Option<Instant>>,
+    wake: Notify,
+}
+
+impl Distribution {
+    /// Distribution through `client`.
+    pub fn new(client: ControlClient) -> Self {
+        Distribution {
+            client,
+            last: Mutex::new(None),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The control-plane client.
+    pub fn client(&self) -> &ControlClient {
+        &self.client
+    }
+
+    /// Asks the reconcile loop to run now (a notification arrived).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Fetches the manifest and applies it. Serialised: concurrent callers wait
+/// for the running reconcile, then run their own.
+pub async fn reconcile(state: &AppState) -> Result<(), ControlError> {
+    let Some(dist) = state.distribution() else {
+        return Ok(());
+    };
+    let mut last = dist.last.lock().await;
+    let manifest = dist.client.manifest().await?;
+    apply(state, &manifest, Some(&dist.client)).await;
+    save_manifest(state.config().data_dir.as_path(), &manifest);
+    *last = Some(Instant::now());
+    Ok(())
+}
+
+/// Reconciles for a request naming a function this edge does not hold,
+/// unless a reconcile finished less than [`ON_DEMAND_MIN_INTERVAL`] ago.
+pub async fn reconcile_on_demand(state: &AppState) {
+    let Some(dist) = state.distribution() else {
+        return;
+    };
+    {
+        let last = dist.last.lock().await;
+        if last.is_some_and(|t| t.elapsed() < ON_DEMAND_MIN_INTERVAL) {
+            return;
+        }
+    }
+    if let Err(e) = reconcile(state).await {
+        tracing::debug!(error = %e, "on-demand reconcile failed");
+    }
+}
+
+/// Installs the functions of the manifest saved by the previous run whose
+/// modules are still on disk (no network). Called before serving.
+pub async fn restore(state: &AppState) {
+    let path = state.config().data_dir.join(MANIFEST_FILE);
+    let manifest = match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable saved manifest");
+                return;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read saved manifest");
+            return;
+        }
+    };
+    apply(state, &manifest, None).await;
+    tracing::info!(
+        functions = state.registry().len(),
+        "restored functions from the last manifest"
+    );
+}
+
+fn save_manifest(data_dir: &Path, manifest: &Manifest) {
+    let result = serde_json::to_vec(manifest)
+        .map_err(std::io::Error::other)
+        .and_then(|json| {
+            let tmp = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
+            std::fs::write(&tmp, json)?;
+            std::fs::rename(&tmp, data_dir.join(MANIFEST_FILE))
+        });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot save the manifest; a restart without the control plane would serve an older set");
+    }
+}
+
+fn limits_of(entry: &ManifestEntry, defaults: Limits) -> Limits {
+    let mut limits = defaults;
+    match entry.limits.parse() {
+        Ok(parsed) => {
+            if let Some(t) = parsed.timeout {
+                limits.timeout = t;
+            }
+            if let Some(m) = parsed.memory_bytes {
+                limits.memory_bytes = m;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(function = %entry.name, error = %e, "ignoring invalid limits from the manifest")
+        }
+    }
+    limits
+}
+
+/// Brings the registry in line with `manifest`. Downloads missing modules
+/// when a client is given; without one, installs only what is on disk.
+async fn apply(state: &AppState, manifest: &Manifest, client: Option<&ControlClient>) {
+    let registry = state.registry();
+    let mut wanted = HashSet::new();
+    for entry in &manifest.functions {
+        if aether_proto::validate_function_name(&entry.name).is_err() {
+            tracing::warn!(function = %entry.name, "manifest names an invalid function; skipped");
+            continue;
+        }
+        wanted.insert(entry.name.clone());
+        let Some(hash) = ModuleHash::from_hex(&entry.sha256) else {
+            tracing::warn!(function = %entry.name, sha256 = %entry.sha256, "manifest has an invalid sha256; skipped");
+            continue;
+        };
+        if let Some(current) = registry.get(&entry.name)
+            && current.hash == hash
+            && current.version == Some(entry.version)
+        {
+            continue;
+        }
+        let path = registry.func_dir().join(format!("{}.wasm", hash.to_hex()));
+        match ensure_blob(&path, hash, entry, client).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(function = %entry.name, version = entry.version, error = %e, "cannot fetch module; keeping the current version");
+                continue;
+            }
+        }
+        precompile(state, entry, hash, &path).await;
+        registry.install(ManagedFunction {
+            name: entry.name.clone(),
+            hash,
+            path,
+            args: entry.args.clone(),
+            env: entry
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            limits: limits_of(entry, state.config().limits),
+            version: entry.version,
+        });
+        tracing::info!(function = %entry.name, version = entry.version, sha256 = %hash, "function ready");
+    }
+    for gone in registry
+        .snapshot()
+        .into_iter()
+        .filter(|e| !wanted.contains(&e.name))
+    {
+        registry.remove(&gone.name);
+        state.runtime().evict(&gone.hash);
+        tracing::info!(function = %gone.name, "function removed");
+        state.events().emit(
+            "function_removed",
+            serde_json::json!({"function": gone.name}),
+        );
+    }
+    if client.is_some() {
+        remove_unreferenced_blobs(state);
+    }
+}
+
+/// Makes sure `path` holds the verified module; returns false when it is
+/// missing and cannot be downloaded (no client).
+async fn ensure_blob(
+    path: &Path,
+    hash: ModuleHash,
+    entry: &ManifestEntry,
+    client: Option<&ControlClient>,
+) -> Result<bool, String> {
+    let existing = path.to_owned();
+    let on_disk = tokio::task::spawn_blocking(move || std::fs::read(&existing))
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Ok(bytes) = on_disk {
+        if ModuleHash::of(&bytes) == hash {
+            return Ok(true);
+        }
+        tracing::warn!(path = %path.display(), "stored module does not match its sha256; fetching it again");
+    }
+    let Some(client) = client else {
+        return Ok(false);
+    };
+    let bytes = client
+        .blob(&entry.name, entry.version)
+        .await
+        .map_err(|e| e.to_string())?;
+    let actual = ModuleHash::of(&bytes);
+    if actual != hash {
+        return Err(format!(
+            "downloaded module hashes to {actual}, the manifest says {hash}; refused"
+        ));
+    }
+    let target: PathBuf = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let tmp = target.with_extension("wasm.tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &target)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("cannot store module: {e}"))?;
+    Ok(true)
+}
+
+async fn precompile(state: &AppState, entry: &ManifestEntry, hash: ModuleHash, path: &Path) {
+    let (s, p) = (state.clone(), path.to_owned());
+    let loaded =
+        tokio::task::spawn_blocking(move || s.runtime().load(hash, || std::fs::read(&p))).await;
+    match loaded {
+        Ok(Ok((_, source))) => state.events().emit(
+            "function_loaded",
+            serde_json::json!({
+                "function": entry.name, "version": entry.version,
+                "sha256": entry.sha256, "source": format!("{source:?}").to_lowercase(),
+            }),
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(function = %entry.name, version = entry.version, error = %e, "function cannot be compiled");
+            state.events().emit(
+                "compile_failed",
+                serde_json::json!({"function": entry.name, "version": entry.version, "error": e.to_string()}),
+            );
+        }
+        Err(e) => tracing::error!(function = %entry.name, error = %e, "compile task failed"),
+    }
+}
+
+fn remove_unreferenced_blobs(state: &AppState) {
+    let registry = state.registry();
+    let keep: HashSet<String> = registry
+        .snapshot()
+        .iter()
+        .map(|e| format!("{}.wasm", e.hash.to_hex()))
+        .collect();
+    let Ok(dir) = std::fs::read_dir(registry.func_dir()) else {
+        return;
+    };
+    for dirent in dir.flatten() {
+        let name = dirent.file_name().to_string_lossy().into_owned();
+        let is_blob = name.len() == 64 + 5
+            && name.ends_with(".wasm")
+            && ModuleHash::from_hex(&name[..64]).is_some();
+        if is_blob && !keep.contains(&name) {
+            match std::fs::remove_file(dirent.path()) {
+                Ok(()) => tracing::debug!(blob = %name, "removed unreferenced module"),
+                Err(e) => {
+                    tracing::warn!(blob = %name, error = %e, "cannot remove unreferenced module")
+                }
+            }
+        }
+    }
+}
+
+/// Registers, then heartbeats every `node_timeout / 3`; retries with
+/// backoff while the control plane is unreachable, and reconciles when it
+/// answers again (it may have restarted or missed changes).
+pub async fn heartbeat_loop(state: AppState, advertise_url: String) {
+    let Some(dist) = state.distribution() else {
+        return;
+    };
+    let interval = (state.config().node_timeout / 3).max(Duration::from_millis(100));
+    let mut backoff = MIN_BACKOFF;
+    let mut healthy: Option<bool> = None;
+    loop {
+        let body = RegisterRequest {
+            node_id: state.node_id().to_owned(),
+            url: advertise_url.clone(),
+            functions: state.registry().versions(),
+        };
+        let delay = match dist.client.register(&body).await {
+            Ok(()) => {
+                if healthy != Some(true) {
+                    tracing::info!(control = %dist.client.base(), url = %advertise_url, "registered with the control plane");
+                    if healthy == Some(false) {
+                        dist.wake();
+                    }
+                }
+                healthy = Some(true);
+                backoff = MIN_BACKOFF;
+                interval
+            }
+            Err(e) => {
+                if healthy != Some(false) || matches!(e, ControlError::Unauthorized { .. }) {
+                    match e {
+                        ControlError::Unauthorized { .. } => tracing::error!("{e}"),
+                        _ => {
+                            tracing::warn!(error = %e, "heartbeat failed; serving the functions held, retrying")
+                        }
+                    }
+                }
+                healthy = Some(false);
+                let delay = backoff;
+                backoff = (backoff * 2).min(interval);
+                delay
+            }
+        };
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Reconciles at start, on every notification and every
+/// `reconcile_interval`.
+pub async fn reconcile_loop(state: AppState) {
+    let Some(dist) = state.distribution() else {
+        return;
+    };
+    let mut failing = false;
+    loop {
+        match reconcile(&state).await {
+            Ok(()) => failing = false,
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "reconcile failed; serving the functions held");
+                }
+                failing = true;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(state.config().reconcile_interval) => {},
+            () = dist.wake.notified() => {},
+        }
+    }
+}
+
+/// Sends each function's statistics window every `stats_interval`.
+pub async fn stats_loop(state: AppState) {
+    let every = state.config().stats_interval;
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        for (name, stats) in state.registry().all_stats() {
+            if let Some(w) = stats.drain() {
+                state.events().emit(
+                    "function_stats",
+                    serde_json::json!({
+                        "function": name, "invocations": w.invocations, "errors": w.errors,
+                        "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "window_s": every.as_secs_f64(),
+                    }),
+                );
+            }
+        }
+    }
+}
