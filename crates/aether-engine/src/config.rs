@@ -161,6 +161,12 @@ pub struct Flags {
     /// URL the control plane uses to reach this edge [default: http://HOST:PORT].
     #[arg(long, env = "AETHER_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
+    /// The control plane's heartbeat timeout; heartbeats every third [default: 30s].
+    #[arg(long, env = "AETHER_NODE_TIMEOUT")]
+    pub node_timeout: Option<String>,
+    /// Periodic reconcile against the manifest [default: 10s].
+    #[arg(long, env = "AETHER_RECONCILE_INTERVAL")]
+    pub reconcile_interval: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -310,11 +316,11 @@ impl EngineConfig {
             pick(&flags.control_url, &ctl.url).map(|u| u.trim_end_matches('/').to_owned());
         cfg.node_token = pick(&flags.node_token, &ctl.node_token).filter(|t| !t.is_empty());
         cfg.advertise_url = pick(&flags.advertise_url, &ctl.advertise_url);
-        if let Some(t) = ctl.node_timeout.as_deref() {
-            cfg.node_timeout = parse_duration("node_timeout", t)?;
+        if let Some(t) = pick(&flags.node_timeout, &ctl.node_timeout) {
+            cfg.node_timeout = parse_duration("node_timeout", &t)?;
         }
-        if let Some(t) = ctl.reconcile_interval.as_deref() {
-            cfg.reconcile_interval = parse_duration("reconcile_interval", t)?;
+        if let Some(t) = pick(&flags.reconcile_interval, &ctl.reconcile_interval) {
+            cfg.reconcile_interval = parse_duration("reconcile_interval", &t)?;
         }
         cfg.validate()?;
         Ok(cfg)

@@ -1,0 +1,351 @@
+//! Harness for multi-process tests: starts the real `aether-control` and
+//! `aether-engine` binaries on free loopback ports, talks to them over HTTP,
+//! kills them with SIGKILL, restarts them on the same directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// Admin token used by the test control planes.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// Node token used by the test control planes and edges.
+pub const NODE_TOKEN: &str = "test-node-token";
+
+/// Directory holding the workspace's binaries (built if missing).
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps")
+            .to_owned();
+        if !dir.join("aether-engine").exists() || !dir.join("aether-control").exists() {
+            let release = dir.ends_with("release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args([
+                "build",
+                "-p",
+                "aether-engine",
+                "-p",
+                "aether-control",
+                "--bins",
+            ]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("cargo runs");
+            assert!(status.success(), "building the server binaries failed");
+        }
+        dir
+    })
+}
+
+/// A free port on 127.0.0.1 (bound and released; a rare race is possible).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running server process.
+pub struct Process {
+    child: Option<Child>,
+    /// Base URL.
+    pub url: String,
+    /// Its log file (stdout and stderr).
+    pub log: PathBuf,
+}
+
+impl Process {
+    fn spawn(
+        bin: &str,
+        args: &[String],
+        envs: &[(&str, String)],
+        log: PathBuf,
+        url: String,
+    ) -> anyhow::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut cmd = Command::new(bin_dir().join(bin));
+        cmd.args(args)
+            .env("RUST_LOG", "info")
+            .env_remove("AETHER_ADMIN_TOKEN")
+            .env_remove("AETHER_NODE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().with_context(|| format!("cannot start {bin}"))?;
+        Ok(Process {
+            child: Some(child),
+            url,
+            log,
+        })
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Already exited is fine: the point is that it is gone.
+            if let Err(e) = child.kill() {
+                eprintln!("kill: {e}");
+            }
+            if let Err(e) = child.wait() {
+                eprintln!("wait: {e}");
+            }
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `GET /health` answers 200.
+    pub async fn wait_healthy(&self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "{} did not become healthy; log:\n{}",
+            self.url,
+            self.log_text()
+        )
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts a control plane over `dir` (db and blobs) on `port`.
+pub async fn start_control(dir: &Path, port: u16, node_timeout: &str) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let args = vec![
+        "--port".into(),
+        port.to_string(),
+        "--db".into(),
+        dir.join("control.db").display().to_string(),
+        "--func-dir".into(),
+        dir.join("blobs").display().to_string(),
+        "--node-timeout".into(),
+        node_timeout.into(),
+    ];
+    let envs = [
+        ("AETHER_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+        ("AETHER_NODE_TOKEN", NODE_TOKEN.to_owned()),
+    ];
+    let p = Process::spawn(
+        "aether-control",
+        &args,
+        &envs,
+        dir.join("control.log"),
+        format!("http://127.0.0.1:{port}"),
+    )?;
+    p.wait_healthy().await?;
+    Ok(p)
+}
+
+/// Options of a test edge.
+pub struct EdgeOptions<'a> {
+    /// Node token to present.
+    pub token: &'a str,
+    /// Heartbeat timeout (heartbeats every third).
+    pub node_timeout: &'a str,
+    /// Periodic reconcile.
+    pub reconcile_interval: &'a str,
+    /// Advertised URL override (to make notifications fail on purpose).
+    pub advertise_url: Option<String>,
+}
+
+impl Default for EdgeOptions<'_> {
+    fn default() -> Self {
+        EdgeOptions {
+            token: NODE_TOKEN,
+            node_timeout: "2s",
+            reconcile_interval: "1s",
+            advertise_url: None,
+        }
+    }
+}
+
+/// Starts an edge over `dir` on `port`, attached to `control_url`.
+pub async fn start_edge(
+    dir: &Path,
+    port: u16,
+    control_url: &str,
+    opts: &EdgeOptions<'_>,
+) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let mut args = vec![
+        "--port".into(),
+        port.to_string(),
+        "--func-dir".into(),
+        dir.join("functions").display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+        "--control-url".into(),
+        control_url.into(),
+        "--node-timeout".into(),
+        opts.node_timeout.into(),
+        "--reconcile-interval".into(),
+        opts.reconcile_interval.into(),
+    ];
+    if let Some(url) = &opts.advertise_url {
+        args.push("--advertise-url".into());
+        args.push(url.clone());
+    }
+    let envs = [("AETHER_NODE_TOKEN", opts.token.to_owned())];
+    let p = Process::spawn(
+        "aether-engine",
+        &args,
+        &envs,
+        dir.join("edge.log"),
+        format!("http://127.0.0.1:{port}"),
+    )?;
+    p.wait_healthy().await?;
+    Ok(p)
+}
+
+/// An HTTP client for the tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client builds")
+}
+
+/// Deploys `wasm` as `name` (admin token); returns the answer body.
+pub async fn deploy(control: &str, name: &str, wasm: &[u8]) -> anyhow::Result<Value> {
+    let resp = client()
+        .post(format!("{control}/api/functions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": name, "wasm_b64": base64::engine::general_purpose::STANDARD.encode(wasm)}))
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    if !status.is_success() {
+        bail!("deploy failed: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// Calls an admin endpoint and returns its JSON.
+pub async fn admin(
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = client().request(method, url).bearer_auth(ADMIN_TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+}
+
+/// `POST /execute`; returns status and body (`Value::Null` if unreachable).
+pub async fn execute(edge: &str, body: Value) -> (u16, Value) {
+    match client()
+        .post(format!("{edge}/execute"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true or `timeout` passes;
+/// returns the time it took.
+pub async fn eventually<F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut check: F,
+) -> anyhow::Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if check().await {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("timed out after {timeout:?} waiting for {what}")
+}
+
+/// Builds `examples/hello_world` once and returns its bytes.
+pub fn hello_world_wasm() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let path = BUILT.get_or_init(|| {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "hello_world", "--manifest-path"])
+            .arg(examples.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(examples.join("target"))
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building examples/hello_world failed");
+        examples.join("target/wasm32-wasip1/release/hello_world.wasm")
+    });
+    std::fs::read(path).expect("hello_world.wasm exists")
+}
+
+/// A command module that copies stdin to stdout (version 2 in tests).
+pub fn echo_wasm() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (local $n i32)
+            (block $done
+              (loop $again
+                (i32.store (i32.const 0) (i32.const 64))
+                (i32.store (i32.const 4) (i32.const 4096))
+                (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+                (local.set $n (i32.load (i32.const 16)))
+                (br_if $done (i32.eqz (local.get $n)))
+                (i32.store (i32.const 4) (local.get $n))
+                (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+                (br $again)))))"#,
+    )
+    .expect("valid WAT")
+}

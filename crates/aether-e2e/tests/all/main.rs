@@ -1,0 +1,5 @@
+//! Multi-process tests: one control plane and several edges, real binaries
+//! on loopback.
+
+mod distribution;
+mod faults;
