@@ -1,0 +1,206 @@
+//! The command line: global options and one subcommand per verb.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Shown at the end of `aether --help`.
+const AFTER_HELP: &str = "\
+Endpoints and token: flags, then AETHER_CONTROL_URL / AETHER_EDGE_URL / AETHER_TOKEN,
+then the config file (~/.config/aether/config.toml or --config), then
+http://127.0.0.1:9090 (control plane) and http://127.0.0.1:9091 (edge).
+
+Exit codes: 0 ok, 1 error, 2 usage error, 3 the function ran and failed
+(trap, timeout, limit, or a non-zero exit code).";
+
+/// Deploy and run WebAssembly functions on Aether.
+#[derive(Debug, Parser)]
+#[command(name = "aether", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Control plane base URL [default: http://127.0.0.1:9090].
+    #[arg(long, global = true, env = "AETHER_CONTROL_URL", value_name = "URL")]
+    pub control_url: Option<String>,
+    /// Edge base URL, for `invoke` [default: http://127.0.0.1:9091].
+    #[arg(long, global = true, env = "AETHER_EDGE_URL", value_name = "URL")]
+    pub edge_url: Option<String>,
+    /// Admin bearer token of the control plane.
+    #[arg(long, global = true, env = "AETHER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Config file [default: ~/.config/aether/config.toml].
+    #[arg(long, global = true, env = "AETHER_CLI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a control plane and one edge locally until Ctrl-C.
+    Up(UpArgs),
+    /// Create a new Rust function crate from a template.
+    New(NewArgs),
+    /// Deploy a .wasm file or a function crate directory (built first).
+    Deploy(DeployArgs),
+    /// Run a function on the edge and print its output.
+    Invoke(InvokeArgs),
+    /// List functions, or show, remove or roll back one.
+    #[command(alias = "fn")]
+    Functions(FunctionsArgs),
+    /// List the edge nodes known to the control plane.
+    Nodes,
+    /// Show events reported by the edges (oldest first).
+    Events(EventsArgs),
+}
+
+/// `aether up`
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Directory for the database, blobs and edge state.
+    #[arg(long, default_value = ".aether")]
+    pub dir: PathBuf,
+    /// Control plane port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = aether_control::config::DEFAULT_PORT)]
+    pub control_port: u16,
+    /// Edge port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = aether_engine::config::DEFAULT_PORT)]
+    pub edge_port: u16,
+}
+
+/// `aether new`
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Function (and crate) name: lowercase letters, digits, `_` and `-`.
+    pub name: String,
+    /// Where to create the crate [default: ./NAME].
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+}
+
+/// `aether deploy`
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// A `.wasm` file, or a directory with a Cargo.toml to build for wasm32-wasip1.
+    pub path: PathBuf,
+    /// Function name [default: the file stem or the crate's binary name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment variable of the function, `KEY=VALUE` (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Argument after the function name (repeatable).
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Wall-clock limit per invocation, e.g. `500ms`, `3s` [default: the edge's].
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Linear-memory limit, e.g. `16MB`, `64MiB` [default: the edge's].
+    #[arg(long)]
+    pub memory: Option<String>,
+}
+
+/// `aether invoke`
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The function.
+    pub name: String,
+    /// JSON input, written to the function's stdin as compact JSON.
+    #[arg(long, value_name = "JSON", conflicts_with = "stdin")]
+    pub input: Option<String>,
+    /// Send this command's standard input as the function's stdin, as text.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Also print exit code, time, memory and cache source (on stderr).
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// `aether functions`
+#[derive(Debug, Args)]
+pub struct FunctionsArgs {
+    /// Without one: list.
+    #[command(subcommand)]
+    pub action: Option<FunctionsAction>,
+}
+
+/// `aether functions <action>`
+#[derive(Debug, Subcommand)]
+pub enum FunctionsAction {
+    /// List functions with their current version.
+    #[command(alias = "ls")]
+    List,
+    /// Show a function with all its versions.
+    Show {
+        /// The function.
+        name: String,
+    },
+    /// Remove a function (every version) from the control plane and the edges.
+    #[command(alias = "delete")]
+    Rm {
+        /// The function.
+        name: String,
+    },
+    /// Make an older version current again.
+    Rollback {
+        /// The function.
+        name: String,
+        /// The version to make current.
+        version: u64,
+    },
+}
+
+/// `aether events`
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep polling and print new events as they arrive (Ctrl-C stops).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only events concerning this function.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Show at most the last N events.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Only events after this id (from an earlier listing).
+    #[arg(long)]
+    pub since: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli =
+            Cli::try_parse_from(["aether", "functions", "show", "f", "--json", "--token", "t"])
+                .unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn input_and_stdin_exclude_each_other() {
+        let err =
+            Cli::try_parse_from(["aether", "invoke", "f", "--input", "{}", "--stdin"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

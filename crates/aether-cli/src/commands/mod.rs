@@ -1,0 +1,59 @@
+//! One module per verb; [`run`] dispatches.
+
+mod deploy;
+mod events;
+mod functions;
+mod invoke;
+mod new;
+mod nodes;
+mod up;
+
+use crate::cli::{Cli, Command};
+use crate::client::{Client, Server};
+use crate::config::Endpoints;
+
+/// Runs the command named on the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Up(args) => up::run(args, &global).await,
+        Command::New(args) => new::run(args, &global),
+        Command::Deploy(args) => {
+            let control = control(&Endpoints::resolve(&global)?)?;
+            deploy::run(args, &control, global.json).await
+        }
+        Command::Invoke(args) => {
+            let endpoints = Endpoints::resolve(&global)?;
+            // The edge's /execute needs no admin token; sending it would
+            // leak it to every edge, so it is left out.
+            let edge = Client::new(Server::Edge, &endpoints.edge_url, None)?;
+            invoke::run(args, &edge, global.json).await
+        }
+        Command::Functions(args) => {
+            let control = control(&Endpoints::resolve(&global)?)?;
+            functions::run(args, &control, global.json).await
+        }
+        Command::Nodes => {
+            let control = control(&Endpoints::resolve(&global)?)?;
+            nodes::run(&control, global.json).await
+        }
+        Command::Events(args) => {
+            let control = control(&Endpoints::resolve(&global)?)?;
+            events::run(args, &control, global.json).await
+        }
+    }
+}
+
+fn control(endpoints: &Endpoints) -> anyhow::Result<Client> {
+    Client::new(
+        Server::Control,
+        &endpoints.control_url,
+        endpoints.token.clone(),
+    )
+}
+
+/// Checks a function name before any request, with the server's rule.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    aether_proto::validate_function_name(name)
+        .map_err(|e| anyhow::Error::from(crate::error::Usage(e.to_string())))
+}
