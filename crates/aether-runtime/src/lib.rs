@@ -13,6 +13,7 @@ mod config;
 mod epoch;
 mod error;
 mod output;
+mod poll;
 mod runtime;
 mod sandbox;
 mod validate;

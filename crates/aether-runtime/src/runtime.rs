@@ -19,6 +19,7 @@ use crate::config::{Limits, RuntimeConfig};
 use crate::epoch::EpochTicker;
 use crate::error::{CompileError, Failure, InvokeError, RuntimeError};
 use crate::output::BoundedOutput;
+use crate::poll::InvocationClock;
 use crate::sandbox::{self, HostState, MemoryLimiter};
 use crate::validate::validate_command_module;
 
@@ -274,20 +275,28 @@ impl Runtime {
         let stdout = BoundedOutput::new(limits.max_stdout_bytes);
         let stderr = BoundedOutput::new(limits.max_stderr_bytes);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdin(MemoryInputPipe::new(invocation.stdin))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .arg(invocation.name)
-            .args(invocation.args)
-            .envs(invocation.env);
+        let clock_origin = std::time::Instant::now();
+        wasi.monotonic_clock(InvocationClock {
+            origin: clock_origin,
+        })
+        .stdin(MemoryInputPipe::new(invocation.stdin))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .arg(invocation.name)
+        .args(invocation.args)
+        .envs(invocation.env);
         let memory_limit = limits.memory_bytes.min(self.config.max_memory_limit);
-        let mut store = Store::new(
-            &self.engine,
-            HostState {
-                wasi: wasi.build_p1(),
-                limiter: MemoryLimiter::new(memory_limit),
-            },
+        // wasmtime-wasi allocates the whole `random_get` buffer (64 MiB by
+        // default) before checking it against guest memory; no valid call
+        // can ask for more than the memory limit.
+        wasi.max_random_size(memory_limit);
+        let host = HostState::new(
+            wasi.build_p1(),
+            MemoryLimiter::new(memory_limit),
+            clock_origin,
+            limits.timeout,
         );
+        let mut store = Store::new(&self.engine, host);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks(limits.timeout));
 

@@ -2,6 +2,7 @@
 //! host state (WASI context and memory limiter).
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
@@ -22,6 +23,33 @@ pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
 pub(crate) struct HostState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: MemoryLimiter,
+    /// When the invocation's time limit ends; host calls that could block
+    /// (`poll_oneoff`) are bounded by it.
+    pub(crate) deadline: Instant,
+    /// Zero of the guest's monotonic clock.
+    pub(crate) clock_origin: Instant,
+}
+
+impl HostState {
+    /// Host state of one invocation whose guest clock starts at `origin`
+    /// and whose time limit is `timeout` from then.
+    pub(crate) fn new(
+        wasi: WasiP1Ctx,
+        limiter: MemoryLimiter,
+        origin: Instant,
+        timeout: Duration,
+    ) -> Self {
+        // A timeout too large for `Instant` is as good as none.
+        let deadline = origin
+            .checked_add(timeout)
+            .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400));
+        HostState {
+            wasi,
+            limiter,
+            deadline,
+            clock_origin: origin,
+        }
+    }
 }
 
 /// Enforces the memory limit and records the peak and whether the limit was
@@ -144,10 +172,12 @@ pub(crate) fn summarize(cfg: &RuntimeConfig) -> String {
     )
 }
 
-/// The linker every module is instantiated with: WASI preview 1 only.
+/// The linker every module is instantiated with: WASI preview 1 only, with
+/// `poll_oneoff` bounded by the invocation's deadline (see `poll`).
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)?;
+    crate::poll::shadow_poll_oneoff(&mut linker)?;
     Ok(linker)
 }
 
@@ -156,10 +186,12 @@ pub(crate) fn linked_wasi_functions(engine: &Engine) -> BTreeSet<String> {
     let linker = linker(engine).expect("WASI preview 1 links into a fresh linker");
     let mut store = Store::new(
         engine,
-        HostState {
-            wasi: WasiCtxBuilder::new().build_p1(),
-            limiter: MemoryLimiter::new(0),
-        },
+        HostState::new(
+            WasiCtxBuilder::new().build_p1(),
+            MemoryLimiter::new(0),
+            Instant::now(),
+            Duration::ZERO,
+        ),
     );
     linker
         .iter(&mut store)

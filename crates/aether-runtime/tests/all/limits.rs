@@ -197,3 +197,98 @@ fn output_exactly_at_the_limit_is_fine() {
     let failure = run_with(&rt, &module, "123456", limits).unwrap_err();
     assert!(matches!(failure.error, InvokeError::OutputLimit { .. }));
 }
+
+/// One `poll_oneoff` on a clock subscription (`clock` 0 = realtime,
+/// 1 = monotonic; `flags` 1 = absolute), then `proc_exit(errno)`; or the
+/// call in a loop forever.
+fn sleeper(clock: u32, timeout_ns: u64, flags: u32, repeat: bool) -> String {
+    let call = "(call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))";
+    let body = if repeat {
+        format!("(loop $again (drop {call}) (br $again))")
+    } else {
+        format!("(call $exit {call})")
+    };
+    format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (i64.store (i32.const 0) (i64.const 42))
+            (i32.store8 (i32.const 8) (i32.const 0))
+            (i32.store (i32.const 16) (i32.const {clock}))
+            (i64.store (i32.const 24) (i64.const {timeout_ns}))
+            (i32.store16 (i32.const 40) (i32.const {flags}))
+            {body}))"#
+    )
+}
+
+#[test]
+fn sleeping_in_poll_oneoff_ends_at_the_timeout() {
+    // Regression: epoch interruption cannot stop a host call, and
+    // wasmtime-wasi's poll_oneoff slept as long as the guest asked, so a
+    // guest sleeping for an hour held its execution thread for an hour.
+    let rt = runtime();
+    let hour = 3_600_000_000_000u64;
+    let far_wall = u64::MAX / 2;
+    for (what, wat) in [
+        ("relative monotonic", sleeper(1, hour, 0, false)),
+        ("relative realtime", sleeper(0, hour, 0, false)),
+        ("absolute monotonic", sleeper(1, hour, 1, false)),
+        ("absolute realtime", sleeper(0, far_wall, 1, false)),
+        ("short sleeps forever", sleeper(1, 1_000_000, 0, true)),
+    ] {
+        let (module, _) = load(&rt, &wat);
+        let started = Instant::now();
+        let failure = run_with(&rt, &module, "", short_timeout()).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(
+            failure.error,
+            InvokeError::Timeout {
+                limit: Duration::from_millis(200)
+            },
+            "{what}"
+        );
+        assert!(took >= Duration::from_millis(190), "{what}: {took:?}");
+        assert!(took < Duration::from_millis(1500), "{what}: {took:?}");
+    }
+    assert_still_serves(&rt);
+}
+
+#[test]
+fn a_sleep_within_the_timeout_still_sleeps_as_asked() {
+    let rt = runtime();
+    let (module, _) = load(&rt, &sleeper(1, 50_000_000, 0, false));
+    let started = Instant::now();
+    let out = run_with(&rt, &module, "", short_timeout()).unwrap();
+    assert_eq!(out.exit_code, 0, "poll_oneoff succeeded");
+    assert!(started.elapsed() >= Duration::from_millis(50));
+}
+
+#[test]
+fn random_get_beyond_the_memory_limit_is_refused_before_the_host_allocates() {
+    // Regression: wasmtime-wasi allocates and fills the whole buffer (up to
+    // 64 MiB by default) before checking it against guest memory, so a
+    // one-page guest looping on a 60 MB `random_get` made the host churn
+    // 60 MB per call. Requests above the memory limit now trap at once.
+    let rt = runtime();
+    let random = |len: u32, pages: u32| {
+        format!(
+            r#"(module
+              (import "wasi_snapshot_preview1" "random_get" (func $r (param i32 i32) (result i32)))
+              (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+              (memory (export "memory") {pages})
+              (func (export "_start") (call $exit (call $r (i32.const 0) (i32.const {len})))))"#
+        )
+    };
+    let (module, _) = load(&rt, &random(60_000_000, 1));
+    let failure = run(&rt, &module, "").unwrap_err();
+    match failure.error {
+        InvokeError::Trap { message } => assert!(message.contains("exceeds limit"), "{message}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    // A buffer that fits in the guest's memory is filled.
+    let (module, _) = load(&rt, &random(4 << 20, 64));
+    assert_eq!(run(&rt, &module, "").unwrap().exit_code, 0);
+    assert_still_serves(&rt);
+}
