@@ -25,7 +25,7 @@ pub use config::{
 };
 pub use error::{CompileError, Failure, InvokeError, RuntimeError};
 pub use runtime::{CacheStats, Invocation, LoadedModule, Outcome, Runtime};
-pub use validate::{validate_command_module, validation_engine};
+pub use validate::{MAX_FUNCTIONS, validate_command_module, validation_engine};
 
 /// Where a module came from; re-exported from the wire types so the engine
 /// reports it unchanged.
