@@ -10,13 +10,13 @@ use crate::cli::{GlobalArgs, NewArgs};
 use crate::output;
 
 const CARGO_TOML: &str = r#"[package]
-name = "{name}"
+name = "__NAME__"
 version = "0.1.0"
 edition = "2024"
 publish = false
 
 [dependencies]
-aether-guest = {guest}
+aether-guest = __GUEST__
 serde = { version = "1", features = ["derive"] }
 
 # A workspace of its own, so the crate builds wherever it was created.
@@ -38,7 +38,7 @@ const CARGO_CONFIG: &str = r#"# Aether functions are WASI preview-1 commands.
 target = "wasm32-wasip1"
 "#;
 
-const MAIN_RS: &str = r#"//! {name}: an Aether function. The request input arrives on stdin (the
+const MAIN_RS: &str = r#"//! __NAME__: an Aether function. The request input arrives on stdin (the
 //! `input` JSON of `aether invoke --input`), and what is written to stdout
 //! is the response. Deploy it with `aether deploy .`.
 
@@ -99,11 +99,11 @@ pub fn run(args: NewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         (
             "Cargo.toml",
             CARGO_TOML
-                .replace("{name}", &args.name)
-                .replace("{guest}", &guest),
+                .replace("__NAME__", &args.name)
+                .replace("__GUEST__", &guest),
         ),
         (".cargo/config.toml", CARGO_CONFIG.to_owned()),
-        ("src/main.rs", MAIN_RS.replace("{name}", &args.name)),
+        ("src/main.rs", MAIN_RS.replace("__NAME__", &args.name)),
         (".gitignore", GITIGNORE.to_owned()),
     ];
     for (file, text) in files {
@@ -177,8 +177,8 @@ mod tests {
     #[test]
     fn the_template_is_valid_toml() {
         let text = CARGO_TOML
-            .replace("{name}", "f")
-            .replace("{guest}", "{ path = \"../g\" }");
+            .replace("__NAME__", "f")
+            .replace("__GUEST__", "{ path = \"../g\" }");
         let parsed: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(parsed["package"]["name"].as_str(), Some("f"));
         let _: toml::Table = toml::from_str(CARGO_CONFIG).unwrap();

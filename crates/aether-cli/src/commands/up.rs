@@ -16,6 +16,12 @@ use aether_control::config::Secret;
 use crate::cli::{GlobalArgs, UpArgs};
 use crate::output;
 
+/// How often the local edge reconciles against the manifest besides the
+/// control plane's notifications: a manifest request per second costs
+/// nothing on one machine, and a deploy is live at once even if a
+/// notification is missed.
+const LOCAL_RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Printed by `aether up --json` (one line on stdout).
 #[derive(Debug, serde::Serialize)]
 struct Urls {
@@ -76,6 +82,7 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         control_url: Some(control_url.clone()),
         node_token,
         advertise_url: Some(edge_url.clone()),
+        reconcile_interval: LOCAL_RECONCILE_INTERVAL,
         ..aether_engine::EngineConfig::default()
     };
     edge_config
