@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod notifier;
 mod routes;

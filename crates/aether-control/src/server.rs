@@ -79,10 +79,14 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
-        let result = axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServeError::Serve);
+        let result = crate::connection::serve(
+            self.listener,
+            app(self.state),
+            shutdown,
+            crate::connection::BODY_READ_TIMEOUT,
+        )
+        .await
+        .map_err(ServeError::Serve);
         notifier.abort();
         result
     }

@@ -34,7 +34,36 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(api::not_found_route)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                reject_declared_oversize(body_limit, request, next).await
+            },
+        ))
         .with_state(state)
+}
+
+/// Answers 413 at once to a request whose declared `Content-Length` is over
+/// `limit`, instead of waiting for a body it would refuse anyway (bodies
+/// without a length are cut off while streaming by `DefaultBodyLimit`).
+async fn reject_declared_oversize(
+    limit: usize,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > limit as u64 => {
+            axum::response::IntoResponse::into_response(crate::error::ApiError::new(
+                aether_proto::ErrorCode::PayloadTooLarge,
+                format!("request body of {len} bytes is larger than the limit of {limit}"),
+            ))
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -67,9 +96,13 @@ pub async fn serve(
         tasks.push(tokio::spawn(distribution::reconcile_loop(state.clone())));
         tasks.push(tokio::spawn(distribution::stats_loop(state.clone())));
     }
-    let result = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = crate::connection::serve(
+        listener,
+        app(state.clone()),
+        shutdown,
+        crate::connection::BODY_READ_TIMEOUT,
+    )
+    .await;
     if state.distribution().is_some() {
         state.events().emit("node_stopping", serde_json::json!({}));
         // Give the reporter a moment to send the last batch.

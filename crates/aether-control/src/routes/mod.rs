@@ -70,6 +70,10 @@ pub fn app(state: AppState) -> Router {
     let node = Router::new()
         .route("/register", post(nodes::register))
         .route("/callback", post(events::callback))
+        .route_layer(from_fn_with_state(
+            DEFAULT_BODY_LIMIT as u64,
+            reject_oversized,
+        ))
         .route_layer(from_fn_with_state(state.clone(), require_node));
 
     let open = Router::new()

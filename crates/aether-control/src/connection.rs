@@ -1,0 +1,126 @@
+//! The accept loop (the same as the edge's `connection` module): HTTP/1 connections served by hyper with time limits
+//! for slow clients, and graceful shutdown. `axum::serve` sets no timer, so
+//! a client trickling its headers or body held a connection (and its task
+//! and buffers) forever; here the headers must arrive within
+//! [`HEADER_READ_TIMEOUT`] and the whole body within [`BODY_READ_TIMEOUT`].
+
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::time::Sleep;
+
+/// Time from a connection's first byte of a request (or its opening) to
+/// the end of the request's headers. Real clients send headers in one
+/// packet; ten seconds is generous for any network.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time from the end of the headers to the end of the body. Module uploads
+/// are the large bodies here: the largest default module (50 MB) at a slow
+/// 500 KB/s.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops
+/// accepting and waits for open connections to finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    body_timeout: Duration,
+) -> std::io::Result<()> {
+    let router = router.layer(axum::middleware::map_request(
+        move |req: Request| async move {
+            req.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
+        },
+    ));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before
+                    // accept: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let conn = builder.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// The request body took longer than its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {0:?}")]
+struct BodyTimeout(Duration);
+
+/// A request body that fails once its deadline passes.
+struct DeadlineBody {
+    inner: Body,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Body, timeout: Duration) -> Self {
+        DeadlineBody {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            let timeout = self.timeout;
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(timeout)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
