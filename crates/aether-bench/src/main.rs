@@ -21,11 +21,14 @@ const RESTARTS: usize = 20;
 /// Compilations timed for the compile figure.
 const COMPILES: usize = 10;
 
+mod distribution;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("micro") => micro(),
-        _ => bail!("usage: aether-bench micro"),
+        Some("distribution") => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
+        _ => bail!("usage: aether-bench micro | distribution"),
     }
 }
 

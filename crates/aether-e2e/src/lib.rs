@@ -20,13 +20,12 @@ pub const NODE_TOKEN: &str = "test-node-token";
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> → target/<profile>
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps")
-            .to_owned();
+        let exe = std::env::current_exe().expect("executable path");
+        // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>
+        let mut dir = exe.parent().expect("executable has a directory").to_owned();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
         if !dir.join("aether-engine").exists() || !dir.join("aether-control").exists() {
             let release = dir.ends_with("release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -223,6 +222,28 @@ pub async fn start_edge(
         "aether-engine",
         &args,
         &envs,
+        dir.join("edge.log"),
+        format!("http://127.0.0.1:{port}"),
+    )?;
+    p.wait_healthy().await?;
+    Ok(p)
+}
+
+/// Starts an edge without a control plane, serving `<dir>/functions`.
+pub async fn start_standalone_edge(dir: &Path, port: u16) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let args = vec![
+        "--port".into(),
+        port.to_string(),
+        "--func-dir".into(),
+        dir.join("functions").display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+    ];
+    let p = Process::spawn(
+        "aether-engine",
+        &args,
+        &[],
         dir.join("edge.log"),
         format!("http://127.0.0.1:{port}"),
     )?;

@@ -18,12 +18,17 @@ async fn deploys_versions_rollback_and_delete_converge_on_three_edges() -> anyho
     let control = start_control(&root.path().join("control"), free_port(), "2s").await?;
     let mut edges = Vec::new();
     for i in 0..3 {
+        // Periodic reconciles are rare here: convergence must come from
+        // the control plane's notifications.
         edges.push(
             start_edge(
                 &root.path().join(format!("edge{i}")),
                 free_port(),
                 &control.url,
-                &EdgeOptions::default(),
+                &EdgeOptions {
+                    reconcile_interval: "60s",
+                    ..EdgeOptions::default()
+                },
             )
             .await?,
         );
@@ -42,20 +47,29 @@ async fn deploys_versions_rollback_and_delete_converge_on_three_edges() -> anyho
     let msg = json!({"msg": "Hello from Aether!"});
     let v1 = deploy(&control.url, "greet", &hello_world_wasm()).await?;
     let acked = Instant::now();
+    // Watched through /health, so no request triggers an on-demand pull.
     for edge in &edges {
-        eventually(Duration::from_secs(10), "v1 on an edge", || {
-            serves(&edge.url, "greet", msg.clone(), "Hello from Aether!")
+        eventually(Duration::from_secs(5), "v1 notified to an edge", || async {
+            let health: serde_json::Value =
+                match client().get(format!("{}/health", edge.url)).send().await {
+                    Ok(r) => r.json().await.unwrap_or_default(),
+                    Err(_) => return false,
+                };
+            health["functions"] == 1
         })
         .await?;
     }
-    println!("deploy → served by all 3 edges in {:?}", acked.elapsed());
+    println!("deploy → held by all 3 edges in {:?}", acked.elapsed());
+    for edge in &edges {
+        assert!(serves(&edge.url, "greet", msg.clone(), "Hello from Aether!").await);
+    }
     assert_eq!(v1["version"], 1);
 
     // v2: a different module.
     let v2 = deploy(&control.url, "greet", &echo_wasm()).await?;
     assert_eq!(v2["version"], 2);
     for edge in &edges {
-        eventually(Duration::from_secs(10), "v2 on an edge", || {
+        eventually(Duration::from_secs(5), "v2 on an edge", || {
             serves(&edge.url, "greet", json!({"a": 1}), r#"{"a":1}"#)
         })
         .await?;
@@ -81,7 +95,7 @@ async fn deploys_versions_rollback_and_delete_converge_on_three_edges() -> anyho
     .await?;
     assert_eq!(status, 200, "{body}");
     for edge in &edges {
-        eventually(Duration::from_secs(10), "rollback on an edge", || {
+        eventually(Duration::from_secs(5), "rollback on an edge", || {
             serves(&edge.url, "greet", msg.clone(), "Hello from Aether!")
         })
         .await?;
@@ -96,7 +110,7 @@ async fn deploys_versions_rollback_and_delete_converge_on_three_edges() -> anyho
     .await?;
     assert_eq!(status, 200, "{body}");
     for (i, edge) in edges.iter().enumerate() {
-        eventually(Duration::from_secs(10), "delete on an edge", || async {
+        eventually(Duration::from_secs(5), "delete on an edge", || async {
             execute(&edge.url, json!({"function": "greet"})).await.0 == 404
         })
         .await?;

@@ -1,0 +1,146 @@
+//! `aether-bench distribution`: deploy-to-ready across three edges, and the
+//! cost of event reporting on the request path (one edge alone vs. the same
+//! edge attached to a control plane, measured alternately in one run).
+
+use std::time::{Duration, Instant};
+
+use aether_e2e::{EdgeOptions, deploy, execute, free_port, start_control, start_edge};
+use anyhow::bail;
+use serde_json::json;
+
+/// Deploys timed for deploy-to-ready.
+const DEPLOYS: usize = 50;
+
+/// A distinct echo-like module per deploy (its data segment differs).
+fn module(i: usize) -> anyhow::Result<Vec<u8>> {
+    Ok(wat::parse_str(format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "v{i:06}")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 7))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#
+    ))?)
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let control = start_control(&root.path().join("control"), free_port(), "30s").await?;
+    let mut edges = Vec::new();
+    for i in 0..3 {
+        edges.push(
+            start_edge(
+                &root.path().join(format!("edge{i}")),
+                free_port(),
+                &control.url,
+                &EdgeOptions {
+                    node_timeout: "30s",
+                    reconcile_interval: "10s",
+                    ..EdgeOptions::default()
+                },
+            )
+            .await?,
+        );
+    }
+    // Let every edge register so notifications reach all three.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut times = Vec::with_capacity(DEPLOYS);
+    for i in 0..DEPLOYS {
+        let wasm = module(i)?;
+        deploy(&control.url, "bench", &wasm).await?;
+        let acked = Instant::now();
+        let expected = format!("v{i:06}");
+        for edge in &edges {
+            loop {
+                // Polling through /execute would pull on demand; ask
+                // /health-free: only count the edge ready when it serves.
+                let (status, body) = execute(&edge.url, json!({"function": "bench"})).await;
+                if status == 200 && body["output"] == expected.as_str() {
+                    break;
+                }
+                if acked.elapsed() > Duration::from_secs(30) {
+                    bail!("deploy {i} never reached {}", edge.url);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        times.push(acked.elapsed());
+    }
+    times.sort();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "| deploy → served by all 3 edges ({DEPLOYS} deploys, loopback) | p50 {:.1} ms · p99 {:.1} ms · max {:.1} ms |",
+        pick(0.5).as_secs_f64() * 1e3,
+        pick(0.99).as_secs_f64() * 1e3,
+        times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+    drop(edges);
+
+    // Event reporting overhead: the same load against an edge alone and an
+    // edge attached to the control plane, alternated to spread noise.
+    let solo_dir = root.path().join("solo");
+    std::fs::create_dir_all(solo_dir.join("functions"))?;
+    std::fs::write(solo_dir.join("functions/bench.wasm"), module(0)?)?;
+    let solo = aether_e2e::start_standalone_edge(&solo_dir, free_port()).await?;
+    let attached = start_edge(
+        &root.path().join("attached"),
+        free_port(),
+        &control.url,
+        &EdgeOptions {
+            node_timeout: "30s",
+            reconcile_interval: "10s",
+            ..EdgeOptions::default()
+        },
+    )
+    .await?;
+    deploy(&control.url, "bench", &module(0)?).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut alone, mut with_control) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        alone.push(load(&solo.url, Duration::from_secs(3), 16).await?);
+        with_control.push(load(&attached.url, Duration::from_secs(3), 16).await?);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "| /execute req/s, 16 connections, edge alone vs. attached to a control plane (events + stats flowing), 3 × 3 s alternated | {:.0} vs. {:.0} req/s (ratio {:.3}) |",
+        mean(&alone),
+        mean(&with_control),
+        mean(&with_control) / mean(&alone)
+    );
+    Ok(())
+}
+
+/// Closed-loop load: `connections` clients send `POST /execute` back to
+/// back for `duration`; returns requests per second.
+async fn load(url: &str, duration: Duration, connections: usize) -> anyhow::Result<f64> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url) = (client.clone(), format!("{url}/execute"));
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(r#"{"function":"bench"}"#)
+                    .send()
+                    .await?;
+                if !resp.status().is_success() {
+                    bail!("status {}", resp.status());
+                }
+                resp.bytes().await?;
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / duration.as_secs_f64())
+}
