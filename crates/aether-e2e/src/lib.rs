@@ -26,6 +26,11 @@ pub fn bin_dir() -> &'static Path {
         if dir.ends_with("deps") {
             dir.pop();
         }
+        // `cargo test --workspace` (scripts/test.sh, CI) builds them fresh.
+        // Building here only when missing: a nested `cargo build` of two
+        // packages resolves features differently from the workspace and
+        // would rebuild wasmtime. After changing a server, run
+        // `cargo build --bins` before `cargo test -p aether-e2e`.
         if !dir.join("aether-engine").exists() || !dir.join("aether-control").exists() {
             let release = dir.ends_with("release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
