@@ -18,10 +18,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::time::Sleep;
 
-/// Time from a connection's first byte of a request (or its opening) to
-/// the end of the request's headers. Real clients send headers in one
-/// packet; ten seconds is generous for any network.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time hyper allows for a request's headers, counted from the moment the
+/// connection is ready for a request, so it is also the idle keep-alive
+/// timeout. Real clients send headers in one packet; 30 s (hyper's own
+/// default) stays well above the edges' 10 s heartbeat and reconcile
+/// intervals, so a pooled connection is not closed just as it is reused.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time from the end of the headers to the end of the body. Module uploads
 /// are the large bodies here: the largest default module (50 MB) at a slow
 /// 500 KB/s.

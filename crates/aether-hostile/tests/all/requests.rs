@@ -21,14 +21,14 @@ async fn slow_headers_are_cut_off_by_the_header_timeout() {
             head,
             b"X-Slow: 1\r\n",
             Duration::from_millis(500),
-            Duration::from_secs(25)
+            Duration::from_secs(45)
         ),
         trickle(
             control.addr,
             head,
             b"X-Slow: 1\r\n",
             Duration::from_millis(500),
-            Duration::from_secs(25)
+            Duration::from_secs(45)
         ),
         async {
             // Both serve normal requests while the trickles go on.
@@ -38,17 +38,19 @@ async fn slow_headers_are_cut_off_by_the_header_timeout() {
         }
     );
     for (who, held) in [("edge", edge_held), ("control", control_held)] {
-        let held = held.unwrap_or_else(|| panic!("{who} kept a trickling client for 25 s"));
+        let held = held.unwrap_or_else(|| panic!("{who} kept a trickling client for 45 s"));
+        let limit = aether_engine::connection::HEADER_READ_TIMEOUT;
+        assert_eq!(limit, aether_control::connection::HEADER_READ_TIMEOUT);
         assert!(
-            held >= Duration::from_secs(5),
-            "{who} closed too early: {held:?}"
+            held >= limit - Duration::from_secs(2),
+            "{who} closed early: {held:?}"
         );
         assert!(
-            held < Duration::from_secs(15),
+            held < limit + Duration::from_secs(5),
             "{who} closed late: {held:?}"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(40));
     edge.assert_serves().await;
     control.assert_serves().await;
     edge.stop().await;
