@@ -32,6 +32,10 @@ pub fn app(state: AppState) -> Router {
             "/health",
             get(api::health).fallback(api::method_not_allowed),
         )
+        .route(
+            "/notify",
+            post(api::notify).fallback(api::method_not_allowed),
+        )
         .fallback(api::not_found_route)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(
