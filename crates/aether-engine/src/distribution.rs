@@ -23,9 +23,10 @@ use crate::state::AppState;
 
 /// File in the data dir holding the last applied manifest.
 const MANIFEST_FILE: &str = "manifest.json";
-/// On-demand reconciles (a request for an unknown name) happen at most this
-/// often, so a flood of unknown names cannot flood the control plane.
-const ON_DEMAND_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// On-demand reconciles (a request for an unknown name) start at most this
+/// often, so a flood of unknown names costs the control plane at most ten
+/// manifest reads a second per edge; concurrent requests share one.
+const ON_DEMAND_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// First retry delay after a failed heartbeat; doubles up to the interval.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 
@@ -33,9 +34,16 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct Distribution {
     client: ControlClient,
-    /// Serialises reconciles and remembers when the last one finished.
-    last: Mutex<Option<Instant>>,
+    /// Serialises reconciles and remembers the last one.
+    last: Mutex<Option<LastReconcile>>,
     wake: Notify,
+}
+
+/// When the last successful reconcile started and finished.
+#[derive(Debug, Clone, Copy)]
+struct LastReconcile {
+    started: Instant,
+    finished: Instant,
 }
 
 impl Distribution {
@@ -66,26 +74,46 @@ pub async fn reconcile(state: &AppState) -> Result<(), ControlError> {
         return Ok(());
     };
     let mut last = dist.last.lock().await;
+    reconcile_locked(state, dist, &mut last).await
+}
+
+async fn reconcile_locked(
+    state: &AppState,
+    dist: &Distribution,
+    last: &mut Option<LastReconcile>,
+) -> Result<(), ControlError> {
+    let started = Instant::now();
     let manifest = dist.client.manifest().await?;
     apply(state, &manifest, Some(&dist.client)).await;
     save_manifest(state.config().data_dir.as_path(), &manifest);
-    *last = Some(Instant::now());
+    *last = Some(LastReconcile {
+        started,
+        finished: Instant::now(),
+    });
     Ok(())
 }
 
-/// Reconciles for a request naming a function this edge does not hold,
-/// unless a reconcile finished less than [`ON_DEMAND_MIN_INTERVAL`] ago.
+/// Reconciles for a request naming a function this edge does not hold, so
+/// a deploy whose notification has not arrived yet is served, not a 404.
+/// Skipped when a reconcile that started after the request arrived has
+/// completed (its result is fresh); otherwise waits until
+/// [`ON_DEMAND_MIN_INTERVAL`] has passed since the last one finished.
 pub async fn reconcile_on_demand(state: &AppState) {
     let Some(dist) = state.distribution() else {
         return;
     };
-    {
-        let last = dist.last.lock().await;
-        if last.is_some_and(|t| t.elapsed() < ON_DEMAND_MIN_INTERVAL) {
+    let arrival = Instant::now();
+    let mut last = dist.last.lock().await;
+    if let Some(previous) = *last {
+        if previous.started > arrival {
             return;
         }
+        let since = previous.finished.elapsed();
+        if since < ON_DEMAND_MIN_INTERVAL {
+            tokio::time::sleep(ON_DEMAND_MIN_INTERVAL - since).await;
+        }
     }
-    if let Err(e) = reconcile(state).await {
+    if let Err(e) = reconcile_locked(state, dist, &mut last).await {
         tracing::debug!(error = %e, "on-demand reconcile failed");
     }
 }
