@@ -7,8 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
 
-echo "== building aether-control, aether-engine and examples/hello_world (release)"
-cargo build --release --locked -p aether-control -p aether-engine
+# AETHER_DEMO_PROFILE=dev reuses a debug build (CI runs the demo after the
+# tests, which built one); the default is an optimised build.
+profile=${AETHER_DEMO_PROFILE:-release}
+case "$profile" in
+  release) bin=target/release ;;
+  dev) bin=target/debug ;;
+  *) echo "error: AETHER_DEMO_PROFILE must be release or dev" >&2; exit 2 ;;
+esac
+echo "== building aether-control, aether-engine ($profile) and examples/hello_world"
+cargo build --profile "$profile" --locked -p aether-control -p aether-engine
 (cd examples && cargo build --release --locked -p hello_world)
 wasm=examples/target/wasm32-wasip1/release/hello_world.wasm
 
@@ -36,11 +44,11 @@ wait_healthy() {
   exit 1
 }
 
-./target/release/aether-control --port "$control_port" --db "$work/control/control.db" \
+"$bin/aether-control" --port "$control_port" --db "$work/control/control.db" \
   --func-dir "$work/control/blobs" >"$work/control.log" 2>&1 &
 pids+=($!)
 wait_healthy "$control" "$work/control.log"
-./target/release/aether-engine --port "$edge_port" --func-dir "$work/edge/functions" \
+"$bin/aether-engine" --port "$edge_port" --func-dir "$work/edge/functions" \
   --data-dir "$work/edge/data" --control-url "$control" >"$work/edge.log" 2>&1 &
 pids+=($!)
 wait_healthy "$edge" "$work/edge.log"
