@@ -65,8 +65,11 @@ pub struct Cli {
     /// Allow listening on a non-loopback address without tokens.
     #[arg(long, env = "AETHER_INSECURE")]
     pub insecure: bool,
-    /// Log as JSON lines.
-    #[arg(long, env = "AETHER_LOG_JSON")]
+    /// Log format: `text` (default) or `json` (one object per line).
+    #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Same as `--log-format json` (kept for existing deployments).
+    #[arg(long, env = "AETHER_LOG_JSON", hide = true)]
     pub log_json: bool,
 }
 

@@ -15,6 +15,7 @@ mod routes;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod telemetry;
 pub mod wire;
 
 pub use config::{Cli, Config, ConfigError};

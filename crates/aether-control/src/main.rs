@@ -4,9 +4,9 @@
 
 use std::process::ExitCode;
 
+use aether_control::telemetry::{LogFormat, init_logging};
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use aether_control::server::{log_startup, shutdown_signal};
 use aether_control::{Cli, Config, Server};
@@ -22,14 +22,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if cli.log_json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init();
+    let format = if cli.log_json {
+        Ok(LogFormat::Json)
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        cli.log_format.parse::<LogFormat>()
+    };
+    match format {
+        Ok(format) => init_logging(format),
+        Err(e) => {
+            eprintln!("aether-control: --log-format: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -79,6 +79,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
+        let upkeep = tokio::spawn(crate::telemetry::upkeep_loop(self.state.clone()));
         let result = crate::connection::serve(
             self.listener,
             app(self.state),
@@ -88,6 +89,7 @@ impl Server {
         .await
         .map_err(ServeError::Serve);
         notifier.abort();
+        upkeep.abort();
         result
     }
 }

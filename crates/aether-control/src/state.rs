@@ -63,6 +63,8 @@ pub struct Metrics {
     pub heartbeats: AtomicU64,
     /// Events stored.
     pub events_received: AtomicU64,
+    /// Module bytes stored by deploys that created a version.
+    pub deploy_bytes: AtomicU64,
 }
 
 impl Metrics {
@@ -99,6 +101,7 @@ struct Inner {
     auth: Auth,
     changes: broadcast::Sender<Change>,
     metrics: Metrics,
+    telemetry: crate::telemetry::ControlMetrics,
     stats: crate::stats::StatsBook,
     node_token: Option<String>,
     started: Instant,
@@ -130,6 +133,7 @@ impl AppState {
                 auth: Auth::new(config.admin_token.as_ref(), config.node_token.as_ref()),
                 changes,
                 metrics: Metrics::default(),
+                telemetry: crate::telemetry::ControlMetrics::new(),
                 stats: crate::stats::StatsBook::default(),
                 node_token: config
                     .node_token
@@ -158,6 +162,11 @@ impl AppState {
     /// Counters.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The Prometheus recorder of this server (never the global one).
+    pub fn telemetry(&self) -> &crate::telemetry::ControlMetrics {
+        &self.inner.telemetry
     }
 
     /// Execution statistics reported by edges.

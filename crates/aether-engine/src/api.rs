@@ -22,7 +22,26 @@ pub async fn execute(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    check_json_content_type(&headers)?;
+    let mut function = None;
+    let result = execute_request(&state, &headers, body, &mut function).await;
+    if let (Err(e), Some(metrics)) = (&result, state.metrics()) {
+        let labels = function
+            .as_ref()
+            .map(|entry: &Arc<FunctionEntry>| metrics.function(&entry.stats.metrics, &entry.name));
+        metrics.error(labels, e.code());
+    }
+    result
+}
+
+/// `POST /execute` proper; sets `function` once the name is known to be
+/// served here (for the error metrics).
+async fn execute_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    function: &mut Option<Arc<FunctionEntry>>,
+) -> Result<Response, ApiError> {
+    check_json_content_type(headers)?;
     let body = body.map_err(body_rejection)?;
     let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
@@ -53,11 +72,19 @@ pub async fn execute(
             format!("input is {} bytes; the limit is {max_input}", stdin.len()),
         ));
     }
-    let entry = lookup(&state, &request.function).await?;
+    let entry = lookup(state, &request.function).await?;
+    *function = Some(entry.clone());
     let job_state = state.clone();
+    // A header value clone shares its bytes: no allocation per request.
+    let request_id = headers.get(crate::telemetry::REQUEST_ID).cloned();
+    // The guest runs on a blocking thread: carry the request's span there.
+    let span = tracing::Span::current();
     let response = state
         .executor()
-        .run(move || run_function(&job_state, entry, stdin))
+        .run(move || {
+            let _span = span.enter();
+            run_function(&job_state, entry, stdin, request_id)
+        })
         .await
         .map_err(|e| match e {
             ExecError::Overloaded(o) => ApiError::new(ErrorCode::Overloaded, o.to_string()),
@@ -105,9 +132,12 @@ fn run_function(
     state: &AppState,
     entry: Arc<FunctionEntry>,
     stdin: Bytes,
+    request_id: Option<axum::http::HeaderValue>,
 ) -> Result<ExecuteResponse, ApiError> {
     let runtime = state.runtime();
-    let load = |entry: &FunctionEntry| runtime.load(entry.hash, || std::fs::read(&entry.path));
+    let metrics = state.metrics();
+    let load =
+        |entry: &FunctionEntry| crate::telemetry::load_module(state, entry.hash, &entry.path);
     let (entry, (module, source)) = match load(&entry) {
         Ok(loaded) => (entry, loaded),
         // The file changed since it was registered: look again, once.
@@ -129,10 +159,24 @@ fn run_function(
         stdin,
         limits: entry.limits,
     };
+    let function_metrics = metrics.map(|m| m.function(&entry.stats.metrics, &entry.name));
+    if let Some(f) = function_metrics {
+        f.invoked();
+    }
     let result = runtime.execute(&module, invocation);
     match &result {
-        Ok(outcome) => entry.stats.record(outcome.elapsed, true),
-        Err(failure) => entry.stats.record(failure.elapsed, false),
+        Ok(outcome) => {
+            entry.stats.record(outcome.elapsed, true);
+            if let Some(f) = function_metrics {
+                f.executed(outcome.elapsed, Some(outcome.peak_memory_bytes));
+            }
+        }
+        Err(failure) => {
+            entry.stats.record(failure.elapsed, false);
+            if let Some(f) = function_metrics {
+                f.executed(failure.elapsed, None);
+            }
+        }
     }
     match result {
         Ok(outcome) => Ok(ExecuteResponse {
@@ -157,17 +201,21 @@ fn run_function(
             };
             tracing::debug!(function = %entry.name, error = %failure, "execution failed");
             let stderr = String::from_utf8_lossy(&failure.stderr).into_owned();
-            state.events().emit(
-                "execution_failed",
-                serde_json::json!({
-                    "function": entry.name,
-                    "version": entry.version,
-                    "code": code.as_str(),
-                    "message": failure.error.to_string(),
-                    "stderr": crate::events::stderr_excerpt(&stderr),
-                    "execution_time_ms": failure.elapsed.as_secs_f64() * 1000.0,
-                }),
-            );
+            let mut data = serde_json::json!({
+                "function": entry.name,
+                "version": entry.version,
+                "code": code.as_str(),
+                "message": failure.error.to_string(),
+                "stderr": crate::events::stderr_excerpt(&stderr),
+                "execution_time_ms": failure.elapsed.as_secs_f64() * 1000.0,
+            });
+            if let (Some(id), Some(obj)) = (
+                request_id.as_ref().and_then(|v| v.to_str().ok()),
+                data.as_object_mut(),
+            ) {
+                obj.insert("request_id".into(), id.into());
+            }
+            state.events().emit("execution_failed", data);
             Err(
                 ApiError::new(code, format!("function {}: {}", entry.name, failure.error))
                     .with_stderr(stderr),

@@ -284,7 +284,7 @@ async fn ensure_blob(
 async fn precompile(state: &AppState, entry: &ManifestEntry, hash: ModuleHash, path: &Path) {
     let (s, p) = (state.clone(), path.to_owned());
     let loaded =
-        tokio::task::spawn_blocking(move || s.runtime().load(hash, || std::fs::read(&p))).await;
+        tokio::task::spawn_blocking(move || crate::telemetry::load_module(&s, hash, &p)).await;
     match loaded {
         Ok(Ok((_, source))) => state.events().emit(
             "function_loaded",

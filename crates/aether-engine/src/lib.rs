@@ -25,6 +25,7 @@ pub mod registry;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod telemetry;
 
 pub use config::{EngineConfig, Flags};
 pub use server::{app, serve};

@@ -7,7 +7,14 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let flags = aether_engine::Flags::parse();
-    init_logging(&flags.log_format);
+    let format = match flags.log_format.parse() {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("aether-engine: --log-format: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    aether_engine::telemetry::init_logging(format);
     match run(flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -65,15 +72,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down; letting in-flight requests finish");
-}
-
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

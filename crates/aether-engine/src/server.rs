@@ -19,11 +19,12 @@ const BODY_OVERHEAD: usize = 64 << 10;
 
 /// The edge's routes.
 pub fn app(state: AppState) -> Router {
+    let telemetry = state.metrics().is_some();
     let body_limit = usize::try_from(state.config().max_input)
         .unwrap_or(usize::MAX / 4)
         .saturating_mul(2)
         .saturating_add(BODY_OVERHEAD);
-    Router::new()
+    let router = Router::new()
         .route(
             "/execute",
             post(api::execute).fallback(api::method_not_allowed),
@@ -31,6 +32,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/health",
             get(api::health).fallback(api::method_not_allowed),
+        )
+        .route(
+            "/metrics",
+            get(crate::telemetry::metrics).fallback(api::method_not_allowed),
         )
         .route(
             "/notify",
@@ -42,8 +47,14 @@ pub fn app(state: AppState) -> Router {
             move |request: axum::extract::Request, next: axum::middleware::Next| async move {
                 reject_declared_oversize(body_limit, request, next).await
             },
-        ))
-        .with_state(state)
+        ));
+    // Outermost, so 413s and 404s get a request id too.
+    let router = if telemetry {
+        router.layer(axum::middleware::from_fn(crate::telemetry::request_context))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// Answers 413 at once to a request whose declared `Content-Length` is over
@@ -78,7 +89,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut tasks = vec![tokio::spawn(scan_loop(state.clone()))];
+    let mut tasks = vec![
+        tokio::spawn(scan_loop(state.clone())),
+        tokio::spawn(crate::telemetry::upkeep_loop(state.clone())),
+    ];
     if let Some(dist) = state.distribution() {
         distribution::restore(&state).await;
         let advertise = advertise_url(&state, listener.local_addr()?);
@@ -165,10 +179,7 @@ async fn scan_loop(state: AppState) {
 }
 
 fn precompile(state: &AppState, entry: &Arc<FunctionEntry>) {
-    match state
-        .runtime()
-        .load(entry.hash, || std::fs::read(&entry.path))
-    {
+    match crate::telemetry::load_module(state, entry.hash, &entry.path) {
         Ok((_, source)) => {
             tracing::info!(function = %entry.name, sha256 = %entry.hash, ?source, "function loaded")
         }

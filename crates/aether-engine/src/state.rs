@@ -13,6 +13,7 @@ use crate::distribution::Distribution;
 use crate::events::EventSink;
 use crate::executor::Executor;
 use crate::registry::Registry;
+use crate::telemetry::EdgeMetrics;
 
 /// Cheap to clone; handed to every handler.
 #[derive(Clone)]
@@ -28,6 +29,7 @@ struct Inner {
     distribution: Option<Distribution>,
     events: EventSink,
     event_rx: std::sync::Mutex<Option<mpsc::Receiver<EventIn>>>,
+    metrics: Option<EdgeMetrics>,
 }
 
 /// The edge could not start.
@@ -50,8 +52,19 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Creates the runtime, the registry over `func_dir` and the node id.
+    /// Creates the runtime, the registry over `func_dir`, the node id and
+    /// this edge's metrics recorder.
     pub fn new(config: EngineConfig) -> Result<Self, StartError> {
+        Self::build(config, true)
+    }
+
+    /// Like [`AppState::new`] but without metrics, request ids or request
+    /// spans: the baseline of the observability overhead benchmark.
+    pub fn new_without_telemetry(config: EngineConfig) -> Result<Self, StartError> {
+        Self::build(config, false)
+    }
+
+    fn build(config: EngineConfig, telemetry: bool) -> Result<Self, StartError> {
         let io = |what: String| move |source| StartError::Io { what, source };
         std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
             "cannot create data dir {}",
@@ -85,6 +98,7 @@ impl AppState {
             config,
             node_id,
             started: Instant::now(),
+            metrics: telemetry.then(EdgeMetrics::new),
         })))
     }
 
@@ -130,6 +144,11 @@ impl AppState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
+    }
+
+    /// This edge's metrics (`None` when built without telemetry).
+    pub fn metrics(&self) -> Option<&EdgeMetrics> {
+        self.0.metrics.as_ref()
     }
 
     /// Time since start.

@@ -15,6 +15,8 @@ pub struct FunctionStats {
     invocations: AtomicU64,
     errors: AtomicU64,
     latency: [AtomicU64; BUCKETS],
+    /// Prometheus handles of this name, registered on first use.
+    pub metrics: std::sync::OnceLock<crate::telemetry::FunctionMetrics>,
 }
 
 /// A drained window of [`FunctionStats`].

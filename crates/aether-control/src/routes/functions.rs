@@ -176,6 +176,10 @@ async fn deploy(
     let record = outcome.record();
     let status = if outcome.created() {
         Metrics::inc(&state.metrics().deploys_created);
+        state
+            .metrics()
+            .deploy_bytes
+            .fetch_add(record.size, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(function = %name, version = record.version, sha256 = %record.sha256, size = record.size, "deployed");
         state.publish(Change::Deployed {
             name: name.clone(),

@@ -1,8 +1,5 @@
 //! `GET /health` and `GET /metrics`: open, for load balancers and scrapers.
 
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -46,76 +43,11 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<ControlHealth>
 /// `GET /metrics`, Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (functions, online, known) = counts(&state).await?;
-    let m = state.metrics();
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    metric(
-        "aether_control_deploys_total",
-        "counter",
-        "Deploy requests by result.",
-        &[
-            ("{result=\"created\"}", load(&m.deploys_created)),
-            ("{result=\"unchanged\"}", load(&m.deploys_unchanged)),
-            ("{result=\"rejected\"}", load(&m.deploys_rejected)),
-        ],
-    );
-    metric(
-        "aether_control_rollbacks_total",
-        "counter",
-        "Rollbacks.",
-        &[("", load(&m.rollbacks))],
-    );
-    metric(
-        "aether_control_deletes_total",
-        "counter",
-        "Function deletions.",
-        &[("", load(&m.deletes))],
-    );
-    metric(
-        "aether_control_heartbeats_total",
-        "counter",
-        "Node registrations and heartbeats.",
-        &[("", load(&m.heartbeats))],
-    );
-    metric(
-        "aether_control_events_received_total",
-        "counter",
-        "Events stored from edges.",
-        &[("", load(&m.events_received))],
-    );
-    metric(
-        "aether_control_functions",
-        "gauge",
-        "Registered functions.",
-        &[("", functions)],
-    );
-    metric(
-        "aether_control_nodes",
-        "gauge",
-        "Known edge nodes by status.",
-        &[
-            ("{status=\"online\"}", online),
-            ("{status=\"offline\"}", known - online),
-        ],
-    );
-    metric(
-        "aether_control_uptime_seconds",
-        "gauge",
-        "Seconds since start.",
-        &[("", state.uptime().as_secs())],
-    );
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        state.telemetry().render(&state, functions, online, known),
     ))
 }

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use tower_http::trace::TraceLayer;
 
 use aether_proto::ErrorCode;
 
@@ -88,7 +87,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::telemetry::request_context,
+        ))
         .with_state(state)
 }
 

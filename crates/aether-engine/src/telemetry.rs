@@ -1,0 +1,503 @@
+//! Observability of the edge: Prometheus metrics (`GET /metrics`), request
+//! ids and the per-request tracing span, and log set-up for the binary.
+//!
+//! Each [`AppState`] owns its own [`PrometheusRecorder`], never installed
+//! as the global `metrics` recorder: tests start several edges in one
+//! process and each must count only its own requests. Handles are
+//! registered on that recorder directly (`Recorder::register_*`), once per
+//! function (kept in its [`FunctionStats`](crate::stats::FunctionStats)),
+//! so the request path only adds to atomics: no label strings, no lock.
+//! Values the runtime and the executor already count (cache loads, queue
+//! depth, in-flight executions, dropped events) are copied into the
+//! exporter when `/metrics` is scraped, costing the hot path nothing.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aether_proto::ErrorCode;
+use aether_runtime::ModuleSource;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder as _, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use tracing::Instrument as _;
+
+use crate::state::AppState;
+
+/// The request id header, read from clients and set on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-supplied request id kept; longer or non-printable ones
+/// are replaced by a generated id (ids end up in every log line).
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// How often histogram samples are folded into their buckets (the
+/// exporter buffers samples lock-free until then).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Label value of errors that concern no known function (bad request,
+/// unknown name, …): function names are not used as labels until they
+/// exist, so clients cannot create series.
+pub const UNKNOWN_FUNCTION: &str = "_unknown";
+
+const EXECUTION_SECONDS: &str = "aether_edge_execution_duration_seconds";
+const MEMORY_BYTES: &str = "aether_edge_memory_used_bytes";
+const LOAD_SECONDS: &str = "aether_edge_module_load_duration_seconds";
+const INVOCATIONS: &str = "aether_edge_invocations_total";
+const ERRORS: &str = "aether_edge_errors_total";
+const MODULE_LOADS: &str = "aether_edge_module_loads_total";
+
+/// Execution-time buckets, seconds: 0.5 ms (a cached hello world) up to
+/// the longest timeouts.
+const EXECUTION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Peak linear memory buckets, bytes: 64 KiB (one page) to 1 GiB.
+const MEMORY_BUCKETS: &[f64] = &[
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
+    268_435_456.0,
+    1_073_741_824.0,
+];
+/// Module load buckets, seconds: a disk artifact takes milliseconds, a
+/// large compile seconds.
+const LOAD_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static METADATA: Metadata<'static> =
+    Metadata::new("aether_engine", metrics::Level::INFO, Some(module_path!()));
+
+/// Number of [`ErrorCode`] variants (for per-code handle arrays).
+const ERROR_CODES: usize = 16;
+
+/// The edge's metrics: a recorder of its own and the handles that do not
+/// depend on a function.
+pub struct EdgeMetrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    loads: [Counter; 3],
+    load_seconds_disk: Histogram,
+    load_seconds_compiled: Histogram,
+    evictions: Counter,
+    cached_modules: Gauge,
+    in_flight: Gauge,
+    queue_depth: Gauge,
+    events_dropped: Counter,
+    functions: Gauge,
+    uptime: Gauge,
+    unknown_errors: ErrorCounters,
+}
+
+impl std::fmt::Debug for EdgeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeMetrics").finish_non_exhaustive()
+    }
+}
+
+/// Handles of one function name, registered on its first invocation.
+#[derive(Debug)]
+pub struct FunctionMetrics {
+    invocations: Counter,
+    duration: Histogram,
+    memory: Histogram,
+    errors: ErrorCounters,
+}
+
+/// `aether_edge_errors_total{function, code}`, registered per code on its
+/// first use.
+struct ErrorCounters {
+    function: metrics::SharedString,
+    by_code: [OnceLock<Counter>; ERROR_CODES],
+}
+
+impl std::fmt::Debug for ErrorCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorCounters")
+            .field("function", &&*self.function)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ErrorCounters {
+    fn new(function: metrics::SharedString) -> Self {
+        ErrorCounters {
+            function,
+            by_code: Default::default(),
+        }
+    }
+
+    fn increment(&self, recorder: &PrometheusRecorder, code: ErrorCode) {
+        let register = || {
+            let labels = vec![
+                Label::new("function", self.function.clone()),
+                Label::from_static_parts("code", code.as_str()),
+            ];
+            recorder.register_counter(&Key::from_parts(ERRORS, labels), &METADATA)
+        };
+        match self.by_code.get(code as usize) {
+            Some(slot) => slot.get_or_init(register).increment(1),
+            None => register().increment(1),
+        }
+    }
+}
+
+impl Default for EdgeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EdgeMetrics {
+    /// A fresh recorder with the edge's buckets and descriptions.
+    pub fn new() -> Self {
+        let builder = [
+            (EXECUTION_SECONDS, EXECUTION_BUCKETS),
+            (MEMORY_BYTES, MEMORY_BUCKETS),
+            (LOAD_SECONDS, LOAD_BUCKETS),
+        ]
+        .into_iter()
+        .fold(PrometheusBuilder::new(), |b, (name, buckets)| {
+            b.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+                .expect("bucket lists are not empty")
+        });
+        let recorder = builder.build_recorder();
+        describe(&recorder);
+        let counter =
+            |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
+        let gauge =
+            |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
+        static LOADS: [[Label; 1]; 3] = [
+            [Label::from_static_parts("source", "memory")],
+            [Label::from_static_parts("source", "disk")],
+            [Label::from_static_parts("source", "compiled")],
+        ];
+        let load_counter = |labels: &'static [Label]| {
+            recorder.register_counter(&Key::from_static_parts(MODULE_LOADS, labels), &METADATA)
+        };
+        static LOAD_DISK: [Label; 1] = [Label::from_static_parts("source", "disk")];
+        static LOAD_COMPILED: [Label; 1] = [Label::from_static_parts("source", "compiled")];
+        EdgeMetrics {
+            loads: [
+                load_counter(&LOADS[0]),
+                load_counter(&LOADS[1]),
+                load_counter(&LOADS[2]),
+            ],
+            load_seconds_disk: recorder
+                .register_histogram(&Key::from_static_parts(LOAD_SECONDS, &LOAD_DISK), &METADATA),
+            load_seconds_compiled: recorder.register_histogram(
+                &Key::from_static_parts(LOAD_SECONDS, &LOAD_COMPILED),
+                &METADATA,
+            ),
+            evictions: counter("aether_edge_cache_evictions_total"),
+            cached_modules: gauge("aether_edge_cached_modules"),
+            in_flight: gauge("aether_edge_executions_in_flight"),
+            queue_depth: gauge("aether_edge_queue_depth"),
+            events_dropped: counter("aether_edge_events_dropped_total"),
+            functions: gauge("aether_edge_functions"),
+            uptime: gauge("aether_edge_uptime_seconds"),
+            unknown_errors: ErrorCounters::new(UNKNOWN_FUNCTION.into()),
+            handle: recorder.handle(),
+            recorder,
+        }
+    }
+
+    /// The handles of the function `name`, registered once per name.
+    pub fn function<'a>(
+        &self,
+        slot: &'a OnceLock<FunctionMetrics>,
+        name: &str,
+    ) -> &'a FunctionMetrics {
+        slot.get_or_init(|| {
+            let function: metrics::SharedString = name.to_owned().into();
+            let key = |metric: &'static str| {
+                Key::from_parts(metric, vec![Label::new("function", function.clone())])
+            };
+            FunctionMetrics {
+                invocations: self.recorder.register_counter(&key(INVOCATIONS), &METADATA),
+                duration: self
+                    .recorder
+                    .register_histogram(&key(EXECUTION_SECONDS), &METADATA),
+                memory: self
+                    .recorder
+                    .register_histogram(&key(MEMORY_BYTES), &METADATA),
+                errors: ErrorCounters::new(function),
+            }
+        })
+    }
+
+    /// Counts an error answer to `POST /execute`.
+    pub fn error(&self, function: Option<&FunctionMetrics>, code: ErrorCode) {
+        let counters = function.map_or(&self.unknown_errors, |f| &f.errors);
+        counters.increment(&self.recorder, code);
+    }
+
+    /// Records how long loading a module took, unless it came from memory.
+    pub fn module_loaded(&self, source: ModuleSource, elapsed: Duration) {
+        match source {
+            ModuleSource::Memory => {}
+            ModuleSource::Disk => self.load_seconds_disk.record(elapsed.as_secs_f64()),
+            ModuleSource::Compiled => self.load_seconds_compiled.record(elapsed.as_secs_f64()),
+        }
+    }
+
+    /// Folds buffered histogram samples into their buckets.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// The Prometheus text of this edge, after copying in the values other
+    /// parts count themselves.
+    pub fn render(&self, state: &AppState) -> String {
+        let runtime = state.runtime();
+        let stats = runtime.stats();
+        self.loads[0].absolute(stats.memory_hits);
+        self.loads[1].absolute(stats.disk_loads);
+        self.loads[2].absolute(stats.compiled);
+        let cached = runtime.cached_modules() as u64;
+        // Every load from disk or by compiling inserted a module; those no
+        // longer in memory were evicted (LRU) or dropped on removal.
+        self.evictions
+            .absolute((stats.disk_loads + stats.compiled).saturating_sub(cached));
+        self.cached_modules.set(cached as f64);
+        self.in_flight.set(state.executor().running() as f64);
+        self.queue_depth.set(state.executor().waiting() as f64);
+        self.events_dropped.absolute(state.events().dropped());
+        self.functions.set(state.registry().len() as f64);
+        self.uptime.set(state.uptime().as_secs_f64());
+        self.handle.render()
+    }
+}
+
+impl FunctionMetrics {
+    /// Counts an execution that reached the sandbox.
+    pub fn invoked(&self) {
+        self.invocations.increment(1);
+    }
+
+    /// Records an execution's wall time and peak linear memory.
+    pub fn executed(&self, elapsed: Duration, peak_memory_bytes: Option<u64>) {
+        self.duration.record(elapsed.as_secs_f64());
+        if let Some(bytes) = peak_memory_bytes {
+            self.memory.record(bytes as f64);
+        }
+    }
+}
+
+fn describe(recorder: &PrometheusRecorder) {
+    use metrics::Recorder as _;
+    let counters: &[(&'static str, &'static str)] = &[
+        (INVOCATIONS, "Executions started, by function."),
+        (
+            ERRORS,
+            "Error answers of POST /execute, by function (_unknown when none matched) and error code.",
+        ),
+        (
+            MODULE_LOADS,
+            "Module lookups by where the module came from: memory (cache hit), disk (precompiled artifact) or compiled.",
+        ),
+        (
+            "aether_edge_cache_evictions_total",
+            "Compiled modules dropped from the in-memory cache.",
+        ),
+        (
+            "aether_edge_events_dropped_total",
+            "Events to the control plane dropped (buffer full or control plane unreachable).",
+        ),
+    ];
+    for (name, help) in counters {
+        recorder.describe_counter((*name).into(), None, (*help).into());
+    }
+    let gauges: &[(&'static str, &'static str)] = &[
+        ("aether_edge_cached_modules", "Compiled modules in memory."),
+        (
+            "aether_edge_executions_in_flight",
+            "Executions running now.",
+        ),
+        (
+            "aether_edge_queue_depth",
+            "Requests waiting for an execution slot.",
+        ),
+        ("aether_edge_functions", "Functions this edge serves."),
+        ("aether_edge_uptime_seconds", "Seconds since start."),
+    ];
+    for (name, help) in gauges {
+        recorder.describe_gauge((*name).into(), None, (*help).into());
+    }
+    recorder.describe_histogram(
+        EXECUTION_SECONDS.into(),
+        Some(Unit::Seconds),
+        "Wall time of executions, by function.".into(),
+    );
+    recorder.describe_histogram(
+        MEMORY_BYTES.into(),
+        Some(Unit::Bytes),
+        "Peak linear memory of executions, by function.".into(),
+    );
+    recorder.describe_histogram(
+        LOAD_SECONDS.into(),
+        Some(Unit::Seconds),
+        "Time to load a module not in memory: from a disk artifact or by compiling.".into(),
+    );
+}
+
+/// Loads the module at `path` through the runtime's cache, recording the
+/// load time when it was not in memory (blocking).
+pub fn load_module(
+    state: &AppState,
+    hash: aether_runtime::ModuleHash,
+    path: &std::path::Path,
+) -> Result<
+    (std::sync::Arc<aether_runtime::LoadedModule>, ModuleSource),
+    aether_runtime::CompileError,
+> {
+    let started = Instant::now();
+    let loaded = state.runtime().load(hash, || std::fs::read(path));
+    if let (Some(m), Ok((_, source))) = (state.metrics(), &loaded) {
+        m.module_loaded(*source, started.elapsed());
+    }
+    loaded
+}
+
+/// `GET /metrics`, Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics() {
+        Some(m) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            m.render(&state),
+        )
+            .into_response(),
+        None => {
+            crate::error::ApiError::new(ErrorCode::NotFound, "metrics are disabled").into_response()
+        }
+    }
+}
+
+/// Folds histogram samples into buckets every [`UPKEEP_INTERVAL`], so
+/// memory stays bounded between scrapes.
+pub async fn upkeep_loop(state: AppState) {
+    let Some(m) = state.metrics() else { return };
+    let mut interval = tokio::time::interval(UPKEEP_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        m.upkeep();
+    }
+}
+
+/// The request id of a request that went through [`request_context`].
+pub fn request_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+}
+
+/// Gives each request an id (the client's `x-request-id` when it is a
+/// short printable token, else a new UUID), runs it inside an info-level
+/// `request` span carrying that id, logs its end at debug level and
+/// returns the id in the response's `x-request-id`.
+pub async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(v) if acceptable_request_id(v) => v.clone(),
+        _ => new_request_id(),
+    };
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = %request.method(),
+        path = request.uri().path(),
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// A client-supplied id is kept when it is 1..=128 visible ASCII bytes.
+pub fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_REQUEST_ID_LEN
+        && bytes.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// A new random id: 32 lowercase hex digits (a UUID v4 without dashes).
+pub fn new_request_id() -> HeaderValue {
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    let text = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
+    HeaderValue::from_str(text).expect("hex digits are a valid header value")
+}
+
+/// Log output of the binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, with the current span's fields
+    /// (`span.request_id`).
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" | "human" | "pretty" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format {other:?}; expected text or json"
+            )),
+        }
+    }
+}
+
+/// Installs the global tracing subscriber: level from `RUST_LOG` (default
+/// `info`), lines on stdout in `format`.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().with_span_list(false).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_request_ids_are_kept_only_when_short_and_printable() {
+        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123")));
+        assert!(!acceptable_request_id(&HeaderValue::from_static("")));
+        assert!(!acceptable_request_id(&HeaderValue::from_static("a b")));
+        let long = "x".repeat(MAX_REQUEST_ID_LEN + 1);
+        assert!(!acceptable_request_id(
+            &HeaderValue::from_str(&long).unwrap()
+        ));
+        assert_eq!(new_request_id().len(), 32);
+    }
+
+    #[test]
+    fn error_codes_fit_the_per_code_handles() {
+        assert!((ErrorCode::Internal as usize) < ERROR_CODES);
+    }
+}
