@@ -22,13 +22,15 @@ const RESTARTS: usize = 20;
 const COMPILES: usize = 10;
 
 mod distribution;
+mod load;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("micro") => micro(),
         Some("distribution") => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
-        _ => bail!("usage: aether-bench micro | distribution"),
+        Some("load") => tokio::runtime::Runtime::new()?.block_on(load::run(&args[2..])),
+        _ => bail!("usage: aether-bench micro | distribution | load [options]"),
     }
 }
 

@@ -236,8 +236,17 @@ pub async fn start_edge(
 
 /// Starts an edge without a control plane, serving `<dir>/functions`.
 pub async fn start_standalone_edge(dir: &Path, port: u16) -> anyhow::Result<Process> {
+    start_standalone_edge_with(dir, port, &[]).await
+}
+
+/// [`start_standalone_edge`] with extra command-line flags (benchmarks).
+pub async fn start_standalone_edge_with(
+    dir: &Path,
+    port: u16,
+    extra_args: &[&str],
+) -> anyhow::Result<Process> {
     std::fs::create_dir_all(dir)?;
-    let args = vec![
+    let mut args = vec![
         "--port".into(),
         port.to_string(),
         "--func-dir".into(),
@@ -245,6 +254,7 @@ pub async fn start_standalone_edge(dir: &Path, port: u16) -> anyhow::Result<Proc
         "--data-dir".into(),
         dir.join("data").display().to_string(),
     ];
+    args.extend(extra_args.iter().map(|a| (*a).to_owned()));
     let p = Process::spawn(
         "aether-engine",
         &args,

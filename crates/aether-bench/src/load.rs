@@ -1,0 +1,758 @@
+//! `aether-bench load`: the side-by-side load benchmark behind
+//! `bench/run.sh`. It starts every server it measures on free loopback
+//! ports (release binaries through the `aether-e2e` harness, the static
+//! ceiling and `wasmtime serve` as child processes), drives them with `wrk`
+//! at each concurrency, prints a table with ratios to the baselines, and
+//! writes it into BENCHMARKS.md between `<!-- load:begin -->` and
+//! `<!-- load:end -->` (nothing else in that file is touched). Every child
+//! is killed when its guard drops, also on error.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aether_e2e::{
+    EdgeOptions, Process, deploy, execute, free_port, start_control, start_edge,
+    start_standalone_edge_with,
+};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// Marker opening the section this benchmark owns in BENCHMARKS.md.
+const BEGIN: &str = "<!-- load:begin -->";
+/// Marker closing it.
+const END: &str = "<!-- load:end -->";
+/// Distinct functions of the cache-churn scenario (ten times the cache).
+const CHURN_FUNCTIONS: usize = 1000;
+/// The edge's in-memory module cache in the churn scenario.
+const CHURN_CACHE_SIZE: usize = 100;
+/// Target size of the json_transform input.
+const JSON_INPUT_BYTES: usize = 10_000;
+/// The input every hello world gets, and the output it must answer.
+const HELLO_MSG: &str = "Hello from Aether!";
+
+/// Command-line options of `aether-bench load`.
+struct Options {
+    wrk: String,
+    duration: u64,
+    concurrency: Vec<u32>,
+    wasmtime: Option<PathBuf>,
+    component: Option<PathBuf>,
+    out: Option<PathBuf>,
+    only: Option<Vec<String>>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut o = Options {
+            wrk: "wrk".into(),
+            duration: 5,
+            concurrency: vec![1, 16, 64],
+            wasmtime: None,
+            component: None,
+            out: None,
+            only: None,
+        };
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--wrk" => o.wrk = value()?.clone(),
+                "--duration" => o.duration = value()?.parse().context("--duration <seconds>")?,
+                "--concurrency" => {
+                    o.concurrency = value()?
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .context("--concurrency 1,16,64")?
+                }
+                "--wasmtime" => o.wasmtime = Some(value()?.into()),
+                "--component" => o.component = Some(value()?.into()),
+                "--out" => o.out = Some(value()?.into()),
+                "--only" => o.only = Some(value()?.split(',').map(str::to_owned).collect()),
+                other => bail!(
+                    "unknown option {other}; usage: aether-bench load [--wrk PATH] [--duration SECS] \
+                     [--concurrency 1,16,64] [--wasmtime PATH --component WASM] [--out BENCHMARKS.md] \
+                     [--only static,wasmtime,hello,json,loop,control,churn]"
+                ),
+            }
+        }
+        Ok(o)
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|s| s == scenario))
+    }
+}
+
+/// One wrk measurement.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    requests: u64,
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: u64,
+}
+
+/// One line of the table.
+struct Row {
+    scenario: &'static str,
+    concurrency: u32,
+    point: Point,
+}
+
+/// A child process killed (and reaped) when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What a wrk connection sends.
+enum Load<'a> {
+    /// The same POST body every time.
+    Fixed { path: &'a str, body: &'a Path },
+    /// `/execute` of one of `f0000..f{n-1}`, picked uniformly.
+    Churn { n: usize },
+}
+
+/// Writes the wrk Lua script for `load` and returns its path.
+fn script(dir: &Path, name: &str, load: Load<'_>) -> anyhow::Result<PathBuf> {
+    let mut lua = String::from(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+    );
+    match load {
+        Load::Fixed { path, body } => {
+            writeln!(lua, "wrk.path = \"{path}\"")?;
+            writeln!(
+                lua,
+                "local f = assert(io.open([==[{}]==], \"rb\"))\nwrk.body = f:read(\"*a\")\nf:close()",
+                body.display()
+            )?;
+        }
+        Load::Churn { n } => {
+            writeln!(
+                lua,
+                r#"wrk.path = "/execute"
+local bodies = {{}}
+for i = 0, {last} do bodies[i] = string.format('{{"function":"f%04d","input":{{}}}}', i) end
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+end
+function request()
+  return wrk.format(nil, nil, nil, bodies[math.random(0, {last})])
+end"#,
+                last = n - 1
+            )?;
+        }
+    }
+    lua.push_str(
+        r#"function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("AETHER_RESULT %d %d %.1f %.1f %d\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"#,
+    );
+    let path = dir.join(format!("{name}.lua"));
+    std::fs::write(&path, lua)?;
+    Ok(path)
+}
+
+/// Runs wrk for `secs` at `concurrency` connections.
+async fn wrk(
+    o: &Options,
+    base: &str,
+    script: &Path,
+    concurrency: u32,
+    secs: u64,
+) -> anyhow::Result<Point> {
+    let threads = concurrency.clamp(1, 2);
+    let out = tokio::process::Command::new(&o.wrk)
+        .args(["-t", &threads.to_string(), "-c", &concurrency.to_string()])
+        .args([
+            "-d",
+            &format!("{secs}s"),
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(base)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", o.wrk))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("AETHER_RESULT "))
+        .with_context(|| {
+            format!(
+                "wrk printed no result; stdout:\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("bad wrk result line {line:?}"))?;
+    let [requests, duration_us, p50_us, p99_us, errors] = f[..] else {
+        bail!("bad wrk result line {line:?}");
+    };
+    Ok(Point {
+        requests: requests as u64,
+        rps: requests / (duration_us / 1e6),
+        p50_us,
+        p99_us,
+        errors: errors as u64,
+    })
+}
+
+/// Measures every concurrency level against one server (after a 1 s
+/// warm-up) and appends the rows.
+async fn measure(
+    o: &Options,
+    rows: &mut Vec<Row>,
+    scenario: &'static str,
+    base: &str,
+    script: &Path,
+) -> anyhow::Result<()> {
+    wrk(o, base, script, 16, 1).await?;
+    for &c in &o.concurrency {
+        let point = wrk(o, base, script, c, o.duration).await?;
+        print_row(scenario, c, &point);
+        rows.push(Row {
+            scenario,
+            concurrency: c,
+            point,
+        });
+    }
+    Ok(())
+}
+
+fn print_row(scenario: &str, c: u32, p: &Point) {
+    println!(
+        "{scenario:<44} c={c:<3} {:>9.0} req/s  p50 {:>8}  p99 {:>8}  errors {}",
+        p.rps,
+        fmt_us(p.p50_us),
+        fmt_us(p.p99_us),
+        p.errors
+    );
+}
+
+fn fmt_us(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+/// Waits until something accepts TCP connections on `port`.
+async fn wait_port(port: u16, what: &str) -> anyhow::Result<()> {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{what} did not start listening on port {port}")
+}
+
+/// Checks one `/execute` answers 200 with `output` (when given).
+async fn check_execute(edge: &str, body: Value, output: Option<&str>) -> anyhow::Result<Value> {
+    let (status, answer) = execute(edge, body.clone()).await;
+    if status != 200 || output.is_some_and(|o| answer["output"] != o) {
+        bail!("{edge}/execute {body}: {status} {answer}");
+    }
+    Ok(answer)
+}
+
+fn wasm(root: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = root.join(format!("examples/target/wasm32-wasip1/release/{name}.wasm"));
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "{} missing: build it with `cd examples && cargo build --release`",
+            path.display()
+        )
+    })
+}
+
+/// A distinct tiny command module printing its own name.
+fn churn_module(i: usize) -> anyhow::Result<Vec<u8>> {
+    Ok(wat::parse_str(format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 64) "f{i:04}")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 5))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#
+    ))?)
+}
+
+/// A function that never returns: only the edge's timeout ends it.
+const SPIN_WAT: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "_start") (loop $forever (br $forever))))"#;
+
+/// `{"items": [...]}` of about `JSON_INPUT_BYTES` serialised.
+fn json_input() -> Value {
+    let categories = ["books", "games", "music", "tools", "garden"];
+    let mut items = Vec::new();
+    let mut size = 12;
+    let mut i = 0usize;
+    while size < JSON_INPUT_BYTES {
+        let item = json!({
+            "id": i,
+            "category": categories[i % categories.len()],
+            "price": (i % 97) as f64 + 0.5,
+            "qty": i % 7 + 1,
+        });
+        size += item.to_string().len() + 1;
+        items.push(item);
+        i += 1;
+    }
+    json!({ "items": items })
+}
+
+fn command_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Runs the benchmark; `args` are the options after `load`.
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let o = Options::parse(args)?;
+    let root = crate::root();
+    let hello = wasm(&root, "hello_world")?;
+    let transform = wasm(&root, "json_transform")?;
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
+    let mut rows = Vec::new();
+
+    let hello_body = dir.join("hello.json");
+    std::fs::write(
+        &hello_body,
+        json!({"function": "hello_world", "input": {"msg": HELLO_MSG}}).to_string(),
+    )?;
+    let msg_body = dir.join("msg.json");
+    std::fs::write(&msg_body, json!({ "msg": HELLO_MSG }).to_string())?;
+    let transform_request = json!({"function": "json_transform", "input": json_input()});
+    let transform_body = dir.join("transform.json");
+    std::fs::write(&transform_body, transform_request.to_string())?;
+    let spin_body = dir.join("spin.json");
+    std::fs::write(&spin_body, json!({"function": "spin"}).to_string())?;
+
+    let hello_lua = script(
+        dir,
+        "hello",
+        Load::Fixed {
+            path: "/execute",
+            body: &hello_body,
+        },
+    )?;
+    let msg_lua = script(
+        dir,
+        "msg",
+        Load::Fixed {
+            path: "/",
+            body: &msg_body,
+        },
+    )?;
+    let transform_lua = script(
+        dir,
+        "transform",
+        Load::Fixed {
+            path: "/execute",
+            body: &transform_body,
+        },
+    )?;
+    let spin_lua = script(
+        dir,
+        "spin",
+        Load::Fixed {
+            path: "/execute",
+            body: &spin_body,
+        },
+    )?;
+    let churn_lua = script(dir, "churn", Load::Churn { n: CHURN_FUNCTIONS })?;
+
+    // Ceiling: a static hyper server.
+    if o.wants("static") {
+        let port = free_port();
+        let bin = root.join("target/release/aether-static-server");
+        let _server = Guard(
+            Command::new(&bin)
+                .arg(format!("127.0.0.1:{port}"))
+                .stdin(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}", bin.display()))?,
+        );
+        wait_port(port, "the static server").await?;
+        let base = format!("http://127.0.0.1:{port}");
+        measure(
+            &o,
+            &mut rows,
+            "static hyper server (ceiling)",
+            &base,
+            &hello_lua,
+        )
+        .await?;
+    }
+
+    // Baseline: wasmtime serve with the wasi-http hello world.
+    let mut wasmtime_version = None;
+    if let (Some(wasmtime), Some(component)) = (&o.wasmtime, &o.component)
+        && o.wants("wasmtime")
+    {
+        wasmtime_version = Some(command_line(
+            &wasmtime.display().to_string(),
+            &["--version"],
+        ));
+        let port = free_port();
+        let _server = Guard(
+            Command::new(wasmtime)
+                .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+                .args(["-O", "pooling-allocator=y"])
+                .arg(component)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}", wasmtime.display()))?,
+        );
+        wait_port(port, "wasmtime serve").await?;
+        let base = format!("http://127.0.0.1:{port}");
+        let answer = aether_e2e::client()
+            .post(format!("{base}/"))
+            .body(std::fs::read(&msg_body)?)
+            .send()
+            .await?
+            .text()
+            .await?;
+        if answer != HELLO_MSG {
+            bail!("wasmtime serve answered {answer:?}");
+        }
+        measure(
+            &o,
+            &mut rows,
+            "wasmtime serve hello (baseline)",
+            &base,
+            &msg_lua,
+        )
+        .await?;
+    }
+
+    // One standalone edge: hello_world, json_transform, and the loop mix.
+    if o.wants("hello") || o.wants("json") || o.wants("loop") {
+        let edge_dir = dir.join("edge");
+        let funcs = edge_dir.join("functions");
+        std::fs::create_dir_all(&funcs)?;
+        std::fs::write(funcs.join("hello_world.wasm"), &hello)?;
+        std::fs::write(funcs.join("json_transform.wasm"), &transform)?;
+        std::fs::write(funcs.join("spin.wasm"), wat::parse_str(SPIN_WAT)?)?;
+        let edge = start_standalone_edge_with(&edge_dir, free_port(), &[]).await?;
+        check_execute(
+            &edge.url,
+            json!({"function": "hello_world", "input": {"msg": HELLO_MSG}}),
+            Some(HELLO_MSG),
+        )
+        .await?;
+        check_execute(&edge.url, transform_request.clone(), None).await?;
+        if o.wants("hello") {
+            measure(
+                &o,
+                &mut rows,
+                "aether /execute hello_world",
+                &edge.url,
+                &hello_lua,
+            )
+            .await?;
+        }
+        if o.wants("json") {
+            measure(
+                &o,
+                &mut rows,
+                "aether /execute json_transform, 10 KB input",
+                &edge.url,
+                &transform_lua,
+            )
+            .await?;
+        }
+        if o.wants("loop") {
+            loop_mix(&o, &mut rows, &edge, &hello_lua, &spin_lua).await?;
+        }
+    }
+
+    // The same edge attached to a control plane (registration, heartbeats,
+    // stats and events flowing), hello_world deployed through it.
+    if o.wants("control") {
+        let control = start_control(&dir.join("control"), free_port(), "30s").await?;
+        let edge = start_edge(
+            &dir.join("managed-edge"),
+            free_port(),
+            &control.url,
+            &EdgeOptions {
+                node_timeout: "30s",
+                reconcile_interval: "10s",
+                ..EdgeOptions::default()
+            },
+        )
+        .await?;
+        deploy(&control.url, "hello_world", &hello).await?;
+        aether_e2e::eventually(
+            Duration::from_secs(20),
+            "hello_world on the edge",
+            || async {
+                check_execute(
+                    &edge.url,
+                    json!({"function": "hello_world", "input": {"msg": HELLO_MSG}}),
+                    Some(HELLO_MSG),
+                )
+                .await
+                .is_ok()
+            },
+        )
+        .await?;
+        measure(
+            &o,
+            &mut rows,
+            "aether hello_world, control plane attached",
+            &edge.url,
+            &hello_lua,
+        )
+        .await?;
+    }
+
+    // Cache churn: 1000 functions, a cache of 100, artifacts on disk.
+    if o.wants("churn") {
+        let edge_dir = dir.join("churn-edge");
+        let funcs = edge_dir.join("functions");
+        std::fs::create_dir_all(&funcs)?;
+        for i in 0..CHURN_FUNCTIONS {
+            std::fs::write(funcs.join(format!("f{i:04}.wasm")), churn_module(i)?)?;
+        }
+        let cache = CHURN_CACHE_SIZE.to_string();
+        let edge =
+            start_standalone_edge_with(&edge_dir, free_port(), &["--cache-size", &cache]).await?;
+        // One request each: every artifact is on disk before measuring.
+        for i in 0..CHURN_FUNCTIONS {
+            let name = format!("f{i:04}");
+            check_execute(
+                &edge.url,
+                json!({"function": name, "input": {}}),
+                Some(&name),
+            )
+            .await?;
+        }
+        measure(
+            &o,
+            &mut rows,
+            "aether 1000 functions, cache_size 100",
+            &edge.url,
+            &churn_lua,
+        )
+        .await?;
+    }
+
+    let section = render(&o, &rows, wasmtime_version.as_deref());
+    println!("\n{section}");
+    if let Some(out) = &o.out {
+        write_section(out, &section)?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// hello_world while a tenth of the connections (at least one) send the
+/// endless loop: each of those holds an execution slot for the whole
+/// timeout. The good requests' figures are reported.
+async fn loop_mix(
+    o: &Options,
+    rows: &mut Vec<Row>,
+    edge: &Process,
+    hello_lua: &Path,
+    spin_lua: &Path,
+) -> anyhow::Result<()> {
+    const SCENARIO: &str = "aether hello_world, 10 % endless-loop conns";
+    for &c in &o.concurrency {
+        let loops = (c as f64 * 0.1).round().max(1.0) as u32;
+        let (good, bad) = tokio::join!(
+            wrk(o, &edge.url, hello_lua, c, o.duration),
+            wrk(o, &edge.url, spin_lua, loops, o.duration),
+        );
+        let (point, bad) = (good?, bad?);
+        print_row(SCENARIO, c, &point);
+        println!(
+            "{:<44} ({loops} loop connection(s): {} loops answered, {} as errors)",
+            "", bad.requests, bad.errors
+        );
+        rows.push(Row {
+            scenario: SCENARIO,
+            concurrency: c,
+            point,
+        });
+        // Loops still running end within the timeout; let them go.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+    }
+    Ok(())
+}
+
+fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
+    let find = |prefix: &str, c: u32| {
+        rows.iter()
+            .find(|r| r.scenario.starts_with(prefix) && r.concurrency == c)
+            .map(|r| r.point)
+    };
+    let ratio = |num: f64, base: Option<Point>| {
+        base.map(|b| format!("{:.2}×", num / b.rps))
+            .unwrap_or_else(|| "–".into())
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "## Load: `/execute` side by side (`bench/run.sh`)\n");
+    let _ = writeln!(
+        s,
+        "- Machine: {}, {} CPUs, Linux {}; wrk and the servers share the cores.",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    );
+    let _ = writeln!(
+        s,
+        "- Versions: aether {} ({}), {}, {}, {}.",
+        env!("CARGO_PKG_VERSION"),
+        command_line("git", &["describe", "--always", "--dirty"]),
+        command_line("rustc", &["-V"]),
+        command_line(&o.wrk, &["-v"])
+            .split(" [")
+            .next()
+            .unwrap_or("wrk"),
+        wasmtime_version.unwrap_or("wasmtime serve not run")
+    );
+    let _ = writeln!(
+        s,
+        "- Date: {}. Command: `bench/run.sh` (wrk, {} s per point after a 1 s warm-up, \
+         `-t 2` or `-t 1` at c=1, POST bodies from a Lua script; p50/p99 from wrk's latency record).",
+        command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        o.duration
+    );
+    let _ = writeln!(
+        s,
+        "\n| scenario | c | req/s | p50 | p99 | errors | ÷ wasmtime serve | ÷ static |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let p = r.point;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            r.scenario,
+            r.concurrency,
+            p.rps,
+            fmt_us(p.p50_us),
+            fmt_us(p.p99_us),
+            p.errors,
+            ratio(p.rps, find("wasmtime", r.concurrency)),
+            ratio(p.rps, find("static", r.concurrency)),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nRatios are req/s over the baseline's req/s at the same concurrency. \
+         `wasmtime serve` runs `bench/wasi-http-hello` (a wasi-http component doing what \
+         `examples/hello_world` does: parse the JSON body, answer `msg`) with \
+         `-O pooling-allocator=y`; the static server is `aether-static-server` (hyper, \
+         fixed body). The edges run with their defaults (pooling, keep-resident 2 MiB, \
+         3 s timeout, 64 execution slots). The endless-loop rows report the good \
+         requests only; a tenth of the connections (at least one) send a function that \
+         loops until the 3 s timeout. The 1000-function rows pick names uniformly from \
+         `f0000..f0999` with `cache_size = 100`, so about 90 % of requests load the \
+         module from its on-disk artifact (every artifact written by a warm-up request)."
+    );
+    s
+}
+
+/// Replaces this benchmark's section of `path` (between the markers),
+/// appending the markers at the end when absent.
+fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Aether benchmarks\n".into(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let block = format!("{BEGIN}\n{section}{END}");
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{block}{}", &old[..b], &old[e + END.len()..])
+        }
+        (None, None) => {
+            let sep = if old.ends_with("\n\n") {
+                ""
+            } else if old.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            format!("{old}{sep}{block}\n")
+        }
+        _ => bail!(
+            "{} has one of {BEGIN} / {END} without the other; fix it by hand",
+            path.display()
+        ),
+    };
+    // Temp file then rename: an interrupted run leaves the old file.
+    let tmp = path.with_extension("md.tmp");
+    std::fs::write(&tmp, new)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
