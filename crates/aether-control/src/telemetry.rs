@@ -9,7 +9,7 @@
 //! (bumped by the handlers) and are copied into the exporter when
 //! `/metrics` is scraped; HTTP requests are counted by the
 //! [`request_context`] middleware under the route *template*
-//! (`/api/functions/{name}`), never the raw path, so clients cannot create
+//! (`/api/functions/:name`), never the raw path, so clients cannot create
 //! series.
 
 use std::sync::atomic::Ordering;
@@ -233,6 +233,13 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// A route template as a label value: `/api/functions/{name}` becomes
+/// `/api/functions/:name`, since braces inside label values trip up simple
+/// parsers of the text format.
+fn route_label(template: &str) -> String {
+    template.replace('{', ":").replace('}', "")
+}
+
 /// Gives each request an id (the client's `x-request-id` when it is a
 /// short printable token, else a new UUID), runs it inside an info-level
 /// `request` span carrying that id, counts it by route template and
@@ -254,8 +261,7 @@ pub async fn request_context(
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
+        .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| route_label(p.as_str()));
     let method = method_label(request.method());
     let span = tracing::info_span!(
         "request",
@@ -339,6 +345,10 @@ mod tests {
     #[test]
     fn unknown_methods_share_one_label() {
         assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(
+            route_label("/api/functions/{name}/wasm"),
+            "/api/functions/:name/wasm"
+        );
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
     }
 

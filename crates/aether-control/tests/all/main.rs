@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod crash;
 mod events;
+mod metrics;
 mod nodes;
 mod process;
 mod restart;

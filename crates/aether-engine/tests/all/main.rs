@@ -4,6 +4,8 @@
 mod errors;
 mod execute;
 mod lifecycle;
+mod logs;
+mod metrics;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

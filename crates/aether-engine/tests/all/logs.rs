@@ -1,0 +1,221 @@
+//! Logs: the real binary with `--log-format json` writes one JSON object
+//! per line, and a request's lines carry its request id; a function's
+//! stderr reaches the caller and, bounded, the control plane's events.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{ECHO, TestEdge};
+
+/// Writes `0123456789abcdef` to stderr 1000 times (16 000 bytes), then traps.
+const NOISY_TRAP: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "0123456789abcdef")
+  (func (export "_start")
+    (local $i i32)
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 16))
+    (loop $again
+      (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 16)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+    unreachable))
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child on drop, so a failed assertion leaves no process.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let funcs = dir.path().join("functions");
+    std::fs::create_dir_all(&funcs).unwrap();
+    std::fs::write(funcs.join("echo.wasm"), wat::parse_str(ECHO).unwrap()).unwrap();
+    std::fs::write(
+        funcs.join("noisy.wasm"),
+        wat::parse_str(NOISY_TRAP).unwrap(),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_aether-engine"))
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--func-dir")
+        .arg(&funcs)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("AETHER_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,aether_engine=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the engine binary starts");
+    let mut child = Child(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{url}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the engine did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (id, function) in [("req-ok-1", "echo"), ("req-fail-2", "noisy")] {
+        let r = client
+            .post(format!("{url}/execute"))
+            .header("x-request-id", id)
+            .json(&serde_json::json!({"function": function, "stdin": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-request-id"], id);
+    }
+    let r = client.get(format!("{url}/health")).send().await.unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // Lines are written as they happen; give the last one a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    let mut lines = Vec::new();
+    for stream in [
+        Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read>,
+        Box::new(child.0.stderr.take().unwrap()),
+    ] {
+        for line in BufReader::new(stream).lines() {
+            let line = line.unwrap();
+            let json: serde_json::Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(
+                json["level"].is_string() && json["timestamp"].is_string(),
+                "{line}"
+            );
+            lines.push(json);
+        }
+    }
+    let of = |id: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["span"]["request_id"] == id)
+            .collect()
+    };
+    let message = |l: &serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_owned();
+    let ok: Vec<String> = of("req-ok-1").into_iter().map(message).collect();
+    let failed: Vec<String> = of("req-fail-2").into_iter().map(message).collect();
+    assert!(ok.iter().any(|m| m == "request finished"), "{ok:?}");
+    assert!(
+        failed.iter().any(|m| m == "execution failed"),
+        "the guest's failure, logged on the execution thread, carries the id: {failed:?}"
+    );
+    assert!(failed.iter().any(|m| m == "request finished"), "{failed:?}");
+    assert_eq!(of(&generated).len(), 1, "a generated id is logged too");
+    assert!(
+        lines
+            .iter()
+            .any(|l| message(l).starts_with("aether-engine listening")),
+        "start-up lines are JSON too"
+    );
+}
+
+#[tokio::test]
+async fn function_stderr_is_returned_and_stored_in_failure_events_bounded() {
+    // A control plane in this process, an edge managed by it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = aether_control::Config {
+        host: "127.0.0.1".into(),
+        port: 0,
+        db_path: dir.path().join("control.db"),
+        blob_dir: dir.path().join("blobs"),
+        ..aether_control::Config::default()
+    };
+    let server = aether_control::Server::bind(&config).await.unwrap();
+    let control_url = format!("http://{}", server.local_addr().unwrap());
+    let (stop_control, stopped) = tokio::sync::oneshot::channel::<()>();
+    let control = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let wasm = wat::parse_str(NOISY_TRAP).unwrap();
+    let r = client
+        .put(format!("{control_url}/api/functions/noisy"))
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+    let url = control_url.clone();
+    let edge = TestEdge::start_with(move |c| c.control_url = Some(url)).await;
+    let r = edge
+        .client
+        .post(format!("{}/execute", edge.url))
+        .header("x-request-id", "stderr-test-1")
+        .json(&serde_json::json!({"function": "noisy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "trap");
+    let stderr = body["error"]["stderr"].as_str().unwrap();
+    assert_eq!(
+        stderr.len(),
+        16_000,
+        "the caller gets all of it (under max_output)"
+    );
+    assert!(stderr.starts_with("0123456789abcdef0123"));
+
+    // The control plane stores the failure with a bounded excerpt, the
+    // request id, and serves it filtered by function.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let events: serde_json::Value = client
+            .get(format!("{control_url}/api/events?function=noisy"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = events
+            .as_array()
+            .or_else(|| events["events"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(e) = list.into_iter().find(|e| e["event"] == "execution_failed") {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no execution_failed event: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let data = &event["data"];
+    assert_eq!(data["function"], "noisy");
+    assert_eq!(data["code"], "trap");
+    assert_eq!(data["request_id"], "stderr-test-1");
+    let excerpt = data["stderr"].as_str().unwrap();
+    assert_eq!(excerpt.len(), aether_engine::events::MAX_EVENT_STDERR);
+    assert!(stderr.starts_with(excerpt));
+
+    edge.stop().await;
+    stop_control.send(()).unwrap();
+    control.await.unwrap().unwrap();
+}
