@@ -6,6 +6,8 @@
 #                           # the load section of BENCHMARKS.md
 #   bench/run.sh --smoke    # seconds: c=16, 1 s per point, no wasmtime
 #                           # install, BENCHMARKS.md untouched (CI)
+#   bench/run.sh --no-wasmtime   # full run without installing wasmtime-cli
+#                                # (its row is left out unless already cached)
 #
 # Installs wrk (apt) and wasmtime-cli (cargo install, cached in
 # bench/.tools) when missing, builds the release binaries, the example
@@ -21,10 +23,12 @@ started=$SECONDS
 WASMTIME_VERSION=48.0.8
 tools=$root/bench/.tools
 smoke=0
+install_wasmtime=1
 for arg in "$@"; do
   case $arg in
-    --smoke) smoke=1 ;;
-    *) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
+    --smoke) smoke=1; install_wasmtime=0 ;;
+    --no-wasmtime) install_wasmtime=0 ;;
+    *) echo "usage: bench/run.sh [--smoke] [--no-wasmtime]" >&2; exit 2 ;;
   esac
 done
 
@@ -42,7 +46,7 @@ done
 
 wasmtime_args=()
 wasmtime=$tools/bin/wasmtime
-if [ "$smoke" = 0 ] && ! { [ -x "$wasmtime" ] && "$wasmtime" --version | grep -q "$WASMTIME_VERSION"; }; then
+if [ "$install_wasmtime" = 1 ] && ! { [ -x "$wasmtime" ] && "$wasmtime" --version | grep -q "$WASMTIME_VERSION"; }; then
   echo "== installing wasmtime-cli $WASMTIME_VERSION into bench/.tools (once; a long build)"
   nice -n 19 cargo install --locked "wasmtime-cli@$WASMTIME_VERSION" --root "$tools"
 fi
