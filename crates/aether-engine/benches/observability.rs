@@ -28,7 +28,10 @@ use tracing_subscriber::{EnvFilter, reload};
 const BODY: &str = r#"{"function":"hello_world","input":{"msg":"Hello from Aether!"}}"#;
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let seconds: f64 = args.first().map_or(Ok(3.0), |a| a.parse())?;
     let rounds: usize = args.get(1).map_or(Ok(5), |a| a.parse())?;
     let concurrency: usize = args.get(2).map_or(Ok(4), |a| a.parse())?;
@@ -84,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "observability overhead: hello_world via the in-process router, {concurrency} callers, {seconds} s per run, {rounds} rounds (off/on alternating)"
     );
-    let mut results: Vec<(f64, f64)> = Vec::new();
+    let mut results: Vec<((f64, f64), (f64, f64))> = Vec::new();
     runtime.block_on(async {
         // Warm both (compile, caches) before measuring.
         run(&off, 1.0, concurrency).await;
@@ -95,9 +98,14 @@ fn main() -> anyhow::Result<()> {
             reload.modify(|f| *f = EnvFilter::new(&on_filter))?;
             let with = run(&on, seconds, concurrency).await;
             println!(
-                "round {}: off {base:.0} req/s, on {with:.0} req/s ({:+.2}%)",
+                "round {}: off {:.0} req/s {:.1} cpu-us/req, on {:.0} req/s {:.1} cpu-us/req (throughput {:+.2}%, cpu {:+.2}%)",
                 round + 1,
-                (with / base - 1.0) * 100.0
+                base.0,
+                base.1,
+                with.0,
+                with.1,
+                (with.0 / base.0 - 1.0) * 100.0,
+                (with.1 / base.1 - 1.0) * 100.0
             );
             results.push((base, with));
         }
@@ -107,19 +115,54 @@ fn main() -> anyhow::Result<()> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let base = median(results.iter().map(|r| r.0).collect());
-    let with = median(results.iter().map(|r| r.1).collect());
-    let paired = median(results.iter().map(|r| (r.1 / r.0 - 1.0) * 100.0).collect());
+    let base = median(results.iter().map(|r| r.0.0).collect());
+    let with = median(results.iter().map(|r| r.1.0).collect());
+    let paired = median(
+        results
+            .iter()
+            .map(|r| (r.1.0 / r.0.0 - 1.0) * 100.0)
+            .collect(),
+    );
+    let cpu_base = median(results.iter().map(|r| r.0.1).collect());
+    let cpu_with = median(results.iter().map(|r| r.1.1).collect());
+    let cpu_paired = median(
+        results
+            .iter()
+            .map(|r| (r.1.1 / r.0.1 - 1.0) * 100.0)
+            .collect(),
+    );
     println!(
-        "median: off {base:.0} req/s, on {with:.0} req/s; median paired difference {paired:+.2}%"
+        "median: off {base:.0} req/s, on {with:.0} req/s; median paired throughput difference {paired:+.2}%"
+    );
+    println!(
+        "median CPU per request: off {cpu_base:.1} us, on {cpu_with:.1} us; median paired difference {cpu_paired:+.2}%"
     );
     Ok(())
 }
 
-/// Requests per second of `app` over `seconds` with `concurrency` callers.
-async fn run(app: &axum::Router, seconds: f64, concurrency: usize) -> f64 {
+/// CPU time this process has used (user + system), from /proc/self/stat;
+/// unlike throughput it does not move when other processes take the CPUs.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Requests per second of `app` over `seconds` with `concurrency` callers,
+/// and CPU microseconds per request.
+async fn run(app: &axum::Router, seconds: f64, concurrency: usize) -> (f64, f64) {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu = cpu_time();
     let started = Instant::now();
     let callers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -145,5 +188,7 @@ async fn run(app: &axum::Router, seconds: f64, concurrency: usize) -> f64 {
     for c in callers {
         c.await.expect("caller");
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let n = done.load(Ordering::Relaxed) as f64;
+    let cpu_us = (cpu_time() - cpu).as_secs_f64() * 1e6 / n;
+    (n / started.elapsed().as_secs_f64(), cpu_us)
 }
