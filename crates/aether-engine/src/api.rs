@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aether_proto::{CacheSource, EdgeHealth, ErrorCode, ExecuteRequest, ExecuteResponse};
+use aether_proto::{CacheSource, EdgeHealth, ErrorCode, ExecuteResponse};
 use aether_runtime::{CompileError, Invocation, InvokeError, ModuleSource};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -43,7 +43,7 @@ async fn execute_request(
 ) -> Result<Response, ApiError> {
     check_json_content_type(headers)?;
     let body = body.map_err(body_rejection)?;
-    let request: ExecuteRequest = serde_json::from_slice(&body).map_err(|e| {
+    let request: crate::input::ExecuteBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
             format!("invalid request body: {e}"),
@@ -58,10 +58,7 @@ async fn execute_request(
                 "give either `input` (JSON) or `stdin` (text), not both",
             ));
         }
-        (Some(input), None) => Bytes::from(
-            serde_json::to_vec(&input)
-                .map_err(|e| ApiError::internal("cannot serialise the input", &e))?,
-        ),
+        (Some(input), None) => Bytes::from(input),
         (None, Some(text)) => Bytes::from(text),
         (None, None) => Bytes::new(),
     };
@@ -82,7 +79,7 @@ async fn execute_request(
     let response = state
         .executor()
         .run(move || {
-            let _span = span.enter();
+            let _span = &span;
             run_function(&job_state, entry, stdin, request_id)
         })
         .await
