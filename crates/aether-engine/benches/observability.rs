@@ -3,7 +3,8 @@
 //! of
 //!
 //! - **on**: metrics recorder, request-id + span middleware, and a JSON
-//!   tracing subscriber at `info` (what a production edge runs), and
+//!   tracing subscriber with the binary's default filter (`info`, with
+//!   `wasmtime_wasi` at `warn`: what a production edge runs), and
 //! - **off**: `AppState::new_without_telemetry` (no recorder, no
 //!   middleware) and the subscriber's filter set to `off`.
 //!
@@ -46,7 +47,8 @@ fn main() -> anyhow::Result<()> {
 
     // The filter of the "on" runs (`info` unless AETHER_BENCH_LOG says
     // otherwise, e.g. `off` to measure metrics alone).
-    let on_filter = std::env::var("AETHER_BENCH_LOG").unwrap_or_else(|_| "info".into());
+    let on_filter = std::env::var("AETHER_BENCH_LOG")
+        .unwrap_or_else(|_| aether_engine::telemetry::DEFAULT_LOG_FILTER.into());
     // One subscriber for the process; its filter is switched per run.
     let (filter, reload) = reload::Layer::new(EnvFilter::new("off"));
     tracing_subscriber::registry()

@@ -468,11 +468,17 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the global tracing subscriber: level from `RUST_LOG` (default
-/// `info`), lines on stdout in `format`.
+/// The filter when `RUST_LOG` is not set: `info`, except for
+/// `wasmtime_wasi`, whose WASI host functions carry `#[instrument]` spans
+/// at info level (one per hostcall, with formatted arguments): work on the
+/// hot path that tells an operator nothing.
+pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn";
+
+/// Installs the global tracing subscriber: filter from `RUST_LOG` (default
+/// [`DEFAULT_LOG_FILTER`]), lines on stdout in `format`.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().with_span_list(false).init(),

@@ -233,3 +233,66 @@ async fn responses_carry_the_request_id() {
     );
     edge.stop().await;
 }
+
+/// Metric names (`aether_…`) in `text`, without histogram suffixes.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("aether_") {
+        let start = i + at;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_lowercase() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &text[start..end];
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        if base.starts_with("aether_edge_") || base.starts_with("aether_control_") {
+            names.insert(base.to_owned());
+        }
+        i = end.max(start + 1);
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_exported_and_dashboard_metric_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let docs = std::fs::read_to_string(root.join("docs/observability.md")).unwrap();
+    let documented = metric_names(&docs);
+    let edge = TestEdge::start().await;
+    edge.install_wat("echo", ECHO);
+    edge.execute(serde_json::json!({"function": "echo"})).await;
+    edge.execute(serde_json::json!({"function": "nope"})).await;
+    let text = edge
+        .client
+        .get(format!("{}/metrics", edge.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported = metric_names(&text);
+    assert!(exported.len() >= 10, "{exported:?}");
+    let undocumented: Vec<_> = exported.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/observability.md: {undocumented:?}"
+    );
+    let dashboard =
+        std::fs::read_to_string(root.join("deploy/grafana/aether-dashboard.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&dashboard).expect("the dashboard is JSON");
+    let unknown: Vec<_> = metric_names(&dashboard)
+        .into_iter()
+        .filter(|n| !documented.contains(n))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "dashboard uses unknown metrics: {unknown:?}"
+    );
+    edge.stop().await;
+}
