@@ -79,7 +79,7 @@ async fn execute_request(
     let response = state
         .executor()
         .run(move || {
-            let _span = &span;
+            let _span = span.enter();
             run_function(&job_state, entry, stdin, request_id)
         })
         .await
