@@ -349,7 +349,15 @@ pub fn hello_world_wasm() -> Vec<u8> {
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--release", "-p", "hello_world", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "hello_world",
+                "--target",
+                "wasm32-wasip1",
+                "--manifest-path",
+            ])
             .arg(examples.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(examples.join("target"))

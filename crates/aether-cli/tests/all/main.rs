@@ -41,7 +41,15 @@ pub fn example_wasm(package: &str) -> PathBuf {
     let examples = repo().join("examples");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", package, "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            package,
+            "--target",
+            "wasm32-wasip1",
+            "--manifest-path",
+        ])
         .arg(examples.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(examples.join("target"))
