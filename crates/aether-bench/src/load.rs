@@ -688,6 +688,16 @@ fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
     );
     let _ = writeln!(
         s,
+        "- Load average when the table was written (other work on the box skews every row): {}.",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let _ = writeln!(
+        s,
         "\n| scenario | c | req/s | p50 | p99 | errors | ÷ wasmtime serve | ÷ static |"
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
