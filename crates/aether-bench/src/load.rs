@@ -462,6 +462,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             Command::new(wasmtime)
                 .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
                 .args(["-O", "pooling-allocator=y"])
+                // Rust's std in the component imports wasi:cli (environment).
+                .args(["-S", "cli=y"])
                 .arg(component)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -721,7 +723,7 @@ fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
         "\nRatios are req/s over the baseline's req/s at the same concurrency. \
          `wasmtime serve` runs `bench/wasi-http-hello` (a wasi-http component doing what \
          `examples/hello_world` does: parse the JSON body, answer `msg`) with \
-         `-O pooling-allocator=y`; the static server is `aether-static-server` (hyper, \
+         `-O pooling-allocator=y -S cli=y`; the static server is `aether-static-server` (hyper, \
          fixed body). The edges run with their defaults (pooling, keep-resident 2 MiB, \
          3 s timeout, 64 execution slots). The endless-loop rows report the good \
          requests only; a tenth of the connections (at least one) send a function that \
