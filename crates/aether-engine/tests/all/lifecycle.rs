@@ -84,7 +84,16 @@ async fn a_restarted_edge_loads_from_disk_without_recompiling() {
         ["disk", "memory"].contains(&body["cache"].as_str().unwrap()),
         "{body}"
     );
-    let stats = edge.state.runtime().stats();
+    // The scanner's load may finish its bookkeeping a moment after the
+    // request was served from what it inserted: wait for its count.
+    let mut stats = edge.state.runtime().stats();
+    for _ in 0..100 {
+        if stats.disk_loads > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stats = edge.state.runtime().stats();
+    }
     assert_eq!(
         stats.compiled, 0,
         "nothing recompiled after restart: {stats:?}"
