@@ -51,7 +51,11 @@ impl ApiError {
     /// 500 `internal`: logs `detail` once and tells the client only where to
     /// look.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "{context}");
+        tracing::error!(
+            error = %detail,
+            request_id = aether_http::request_id::current(),
+            "{context}"
+        );
         Self::new(
             ErrorCode::Internal,
             format!("internal error while {context}; see the server log"),

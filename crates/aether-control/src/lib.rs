@@ -8,7 +8,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod connection;
 pub mod error;
 pub mod notifier;
 mod routes;

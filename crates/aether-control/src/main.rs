@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use aether_control::telemetry::{LogFormat, init_logging};
+use aether_http::logging::LogFormat;
 use anyhow::Context;
 use clap::Parser;
 
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         cli.log_format.parse::<LogFormat>()
     };
     match format {
-        Ok(format) => init_logging(format),
+        Ok(format) => aether_http::logging::init(format, "info"),
         Err(e) => {
             eprintln!("aether-control: --log-format: {e}");
             return ExitCode::FAILURE;

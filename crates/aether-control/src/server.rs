@@ -34,6 +34,12 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// Time from the end of a request's headers to the end of its body.
+/// Module uploads are the large bodies here: the largest default module
+/// (50 MB) at a slow 500 KB/s (headers have
+/// [`aether_http::connection::HEADER_READ_TIMEOUT`]).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Opens the embedded store named by the configuration.
 pub fn open_store(config: &Config) -> Result<RedbStore, StoreError> {
     RedbStore::open(StoreOptions {
@@ -80,14 +86,10 @@ impl Server {
     ) -> Result<(), ServeError> {
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
         let upkeep = tokio::spawn(crate::telemetry::upkeep_loop(self.state.clone()));
-        let result = crate::connection::serve(
-            self.listener,
-            app(self.state),
-            shutdown,
-            crate::connection::BODY_READ_TIMEOUT,
-        )
-        .await
-        .map_err(ServeError::Serve);
+        let result =
+            aether_http::serve(self.listener, app(self.state), shutdown, BODY_READ_TIMEOUT)
+                .await
+                .map_err(ServeError::Serve);
         notifier.abort();
         upkeep.abort();
         result

@@ -1,6 +1,6 @@
 //! Observability of the control plane: the Prometheus recorder behind
-//! `GET /metrics`, HTTP metrics by matched route, request ids and the
-//! per-request tracing span, and log set-up for the binary.
+//! `GET /metrics`, HTTP metrics by matched route, and the request
+//! middleware (request ids, the debug-level request span).
 //!
 //! Each [`AppState`] owns its own [`PrometheusRecorder`], never installed
 //! as the global `metrics` recorder: tests start several servers in one
@@ -15,8 +15,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use aether_http::request_id;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Gauge, Key, Label, Metadata, Recorder as _, Unit};
@@ -26,13 +27,6 @@ use metrics_exporter_prometheus::{
 use tracing::Instrument as _;
 
 use crate::state::AppState;
-
-/// The request id header, read from clients and set on every response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest client-supplied request id kept; longer or non-printable ones
-/// are replaced by a generated id (ids end up in every log line).
-pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// How often histogram samples are folded into their buckets.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -240,11 +234,10 @@ fn route_label(template: &str) -> String {
     template.replace('{', ":").replace('}', "")
 }
 
-/// Gives each request an id (the client's `x-request-id` when it is a
-/// short printable token, else a new UUID), runs it inside an info-level
-/// `request` span carrying that id, counts it by route template and
-/// status, logs its end at debug level and returns the id in the
-/// response's `x-request-id`.
+/// Gives each request an id ([`aether_http::request_id`]), runs it with
+/// that id as the current request id and inside a debug-level `request`
+/// span, counts it by route template and status, logs its end at debug
+/// level and returns the id in the response's `x-request-id`.
 ///
 /// Added with `Router::layer`, so it wraps each route after routing and
 /// sees its [`MatchedPath`]; the fallback (no route) is `unmatched`.
@@ -253,24 +246,22 @@ pub async fn request_context(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let id = match request.headers().get(REQUEST_ID) {
-        Some(v) if acceptable_request_id(v) => v.clone(),
-        _ => new_request_id(),
-    };
-    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let id = request_id::take_or_generate(&mut request);
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| route_label(p.as_str()));
     let method = method_label(request.method());
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
         method = %request.method(),
         path = request.uri().path(),
     );
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = request_id::scope(id.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state
@@ -284,58 +275,8 @@ pub async fn request_context(
             "request finished"
         );
     });
-    response.headers_mut().insert(REQUEST_ID, id);
+    response.headers_mut().insert(request_id::REQUEST_ID, id);
     response
-}
-
-/// A client-supplied id is kept when it is 1..=128 visible ASCII bytes.
-pub fn acceptable_request_id(value: &HeaderValue) -> bool {
-    let bytes = value.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_REQUEST_ID_LEN
-        && bytes.iter().all(|b| b.is_ascii_graphic())
-}
-
-/// A new random id: 32 lowercase hex digits (a UUID v4 without dashes).
-pub fn new_request_id() -> HeaderValue {
-    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-    let text = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
-    HeaderValue::from_str(text).expect("hex digits are a valid header value")
-}
-
-/// Log output of the binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    Text,
-    /// One JSON object per line, with the current span's fields
-    /// (`span.request_id`).
-    Json,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "text" | "human" | "pretty" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            other => Err(format!(
-                "unknown log format {other:?}; expected text or json"
-            )),
-        }
-    }
-}
-
-/// Installs the global tracing subscriber: level from `RUST_LOG` (default
-/// `info`), lines on stdout in `format`.
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().with_span_list(false).init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 #[cfg(test)]
@@ -350,12 +291,5 @@ mod tests {
             "/api/functions/:name/wasm"
         );
         assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
-    }
-
-    #[test]
-    fn client_request_ids_are_kept_only_when_short_and_printable() {
-        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123")));
-        assert!(!acceptable_request_id(&HeaderValue::from_static("a b")));
-        assert_eq!(new_request_id().len(), 32);
     }
 }

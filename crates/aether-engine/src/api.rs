@@ -73,14 +73,17 @@ async fn execute_request(
     *function = Some(entry.clone());
     let job_state = state.clone();
     // A header value clone shares its bytes: no allocation per request.
-    let request_id = headers.get(crate::telemetry::REQUEST_ID).cloned();
-    // The guest runs on a blocking thread: carry the request's span there.
+    let request_id = headers.get(aether_http::request_id::REQUEST_ID).cloned();
+    // The guest runs on a blocking thread: carry the request's id (and its
+    // span, when debug logging enabled one) there.
     let span = tracing::Span::current();
     let response = state
         .executor()
         .run(move || {
             let _span = span.enter();
-            run_function(&job_state, entry, stdin, request_id)
+            aether_http::request_id::sync_scope(request_id.clone(), || {
+                run_function(&job_state, entry, stdin, request_id)
+            })
         })
         .await
         .map_err(|e| match e {

@@ -47,7 +47,11 @@ impl ApiError {
     /// A server-side failure: logged here with its details, answered with a
     /// generic message.
     pub fn internal(context: &str, err: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %err, "{context}");
+        tracing::error!(
+            error = %err,
+            request_id = aether_http::request_id::current(),
+            "{context}"
+        );
         ApiError::new(
             ErrorCode::Internal,
             format!("{context}; see the edge's log"),

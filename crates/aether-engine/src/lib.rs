@@ -14,7 +14,6 @@
 pub mod api;
 pub mod auth;
 pub mod config;
-pub mod connection;
 pub mod control;
 pub mod distribution;
 pub mod error;

@@ -7,14 +7,14 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let flags = aether_engine::Flags::parse();
-    let format = match flags.log_format.parse() {
+    let format = match flags.log_format.parse::<aether_http::logging::LogFormat>() {
         Ok(format) => format,
         Err(e) => {
             eprintln!("aether-engine: --log-format: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    aether_engine::telemetry::init_logging(format);
+    aether_http::logging::init(format, aether_engine::telemetry::DEFAULT_LOG_FILTER);
     match run(flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

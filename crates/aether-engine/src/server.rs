@@ -15,6 +15,11 @@ use crate::{api, distribution, events};
 
 /// Room for JSON syntax and escaping around the input: the body may be up
 /// to twice `max_input` (every byte escaped) plus this.
+/// Time from the end of a request's headers to the end of its body: a
+/// 1 MiB input at a slow 100 KiB/s (headers have
+/// [`aether_http::connection::HEADER_READ_TIMEOUT`]).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 const BODY_OVERHEAD: usize = 64 << 10;
 
 /// The edge's routes.
@@ -114,13 +119,8 @@ pub async fn serve(
         tasks.push(tokio::spawn(distribution::reconcile_loop(state.clone())));
         tasks.push(tokio::spawn(distribution::stats_loop(state.clone())));
     }
-    let result = crate::connection::serve(
-        listener,
-        app(state.clone()),
-        shutdown,
-        crate::connection::BODY_READ_TIMEOUT,
-    )
-    .await;
+    let result =
+        aether_http::serve(listener, app(state.clone()), shutdown, BODY_READ_TIMEOUT).await;
     if state.distribution().is_some() {
         state.events().emit("node_stopping", serde_json::json!({}));
         // Give the reporter a moment to send the last batch.

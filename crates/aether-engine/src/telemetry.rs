@@ -1,5 +1,5 @@
-//! Observability of the edge: Prometheus metrics (`GET /metrics`), request
-//! ids and the per-request tracing span, and log set-up for the binary.
+//! Observability of the edge: Prometheus metrics (`GET /metrics`) and the
+//! request middleware (request ids, the debug-level request span).
 //!
 //! Each [`AppState`] owns its own [`PrometheusRecorder`], never installed
 //! as the global `metrics` recorder: tests start several edges in one
@@ -14,10 +14,11 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use aether_http::request_id;
 use aether_proto::ErrorCode;
 use aether_runtime::ModuleSource;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder as _, Unit};
@@ -27,13 +28,6 @@ use metrics_exporter_prometheus::{
 use tracing::Instrument as _;
 
 use crate::state::AppState;
-
-/// The request id header, read from clients and set on every response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Longest client-supplied request id kept; longer or non-printable ones
-/// are replaced by a generated id (ids end up in every log line).
-pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// How often histogram samples are folded into their buckets (the
 /// exporter buffers samples lock-free until then).
@@ -396,76 +390,36 @@ pub async fn upkeep_loop(state: AppState) {
     }
 }
 
-/// The request id of a request that went through [`request_context`].
-pub fn request_id(headers: &HeaderMap) -> Option<&str> {
-    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
-}
-
-/// Gives each request an id (the client's `x-request-id` when it is a
-/// short printable token, else a new UUID), runs it inside an info-level
-/// `request` span carrying that id, logs its end at debug level and
-/// returns the id in the response's `x-request-id`.
+/// Gives each request an id ([`aether_http::request_id`]), runs it with
+/// that id as the current request id and inside a debug-level `request`
+/// span, logs its end at debug level and returns the id in the response's
+/// `x-request-id`. At the default `info` level the span is never built:
+/// per-request cost is the id and one task-local.
 pub async fn request_context(mut request: Request, next: Next) -> Response {
-    let id = match request.headers().get(REQUEST_ID) {
-        Some(v) if acceptable_request_id(v) => v.clone(),
-        _ => new_request_id(),
-    };
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    let span = tracing::info_span!(
+    let id = request_id::take_or_generate(&mut request);
+    let span = tracing::debug_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
         method = %request.method(),
         path = request.uri().path(),
     );
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        );
-    });
-    response.headers_mut().insert(REQUEST_ID, id);
+    let run = request_id::scope(id.clone(), next.run(request));
+    let mut response = if span.is_disabled() {
+        run.await
+    } else {
+        let response = run.instrument(span.clone()).await;
+        span.in_scope(|| {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request finished"
+            );
+        });
+        response
+    };
+    response.headers_mut().insert(request_id::REQUEST_ID, id);
     response
-}
-
-/// A client-supplied id is kept when it is 1..=128 visible ASCII bytes.
-pub fn acceptable_request_id(value: &HeaderValue) -> bool {
-    let bytes = value.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_REQUEST_ID_LEN
-        && bytes.iter().all(|b| b.is_ascii_graphic())
-}
-
-/// A new random id: 32 lowercase hex digits (a UUID v4 without dashes).
-pub fn new_request_id() -> HeaderValue {
-    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-    let text = uuid::Uuid::new_v4().simple().encode_lower(&mut buf);
-    HeaderValue::from_str(text).expect("hex digits are a valid header value")
-}
-
-/// Log output of the binaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    Text,
-    /// One JSON object per line, with the current span's fields
-    /// (`span.request_id`).
-    Json,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "text" | "human" | "pretty" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            other => Err(format!(
-                "unknown log format {other:?}; expected text or json"
-            )),
-        }
-    }
 }
 
 /// The filter when `RUST_LOG` is not set: `info`, except for
@@ -474,33 +428,9 @@ impl std::str::FromStr for LogFormat {
 /// hot path that tells an operator nothing.
 pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn";
 
-/// Installs the global tracing subscriber: filter from `RUST_LOG` (default
-/// [`DEFAULT_LOG_FILTER`]), lines on stdout in `format`.
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().with_span_list(false).init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_request_ids_are_kept_only_when_short_and_printable() {
-        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123")));
-        assert!(!acceptable_request_id(&HeaderValue::from_static("")));
-        assert!(!acceptable_request_id(&HeaderValue::from_static("a b")));
-        let long = "x".repeat(MAX_REQUEST_ID_LEN + 1);
-        assert!(!acceptable_request_id(
-            &HeaderValue::from_str(&long).unwrap()
-        ));
-        assert_eq!(new_request_id().len(), 32);
-    }
 
     #[test]
     fn error_codes_fit_the_per_code_handles() {

@@ -43,31 +43,27 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test]
-async fn json_logs_are_one_object_per_line_with_the_request_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let funcs = dir.path().join("functions");
-    std::fs::create_dir_all(&funcs).unwrap();
-    std::fs::write(funcs.join("echo.wasm"), wat::parse_str(ECHO).unwrap()).unwrap();
-    std::fs::write(
-        funcs.join("noisy.wasm"),
-        wat::parse_str(NOISY_TRAP).unwrap(),
-    )
-    .unwrap();
+/// The engine binary serving `funcs` with JSON logs filtered by
+/// `rust_log`, and its URL once `/health` answers.
+async fn start_json_engine(
+    dir: &std::path::Path,
+    funcs: &std::path::Path,
+    rust_log: &str,
+) -> (Child, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_aether-engine"))
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .arg("--func-dir")
-        .arg(&funcs)
+        .arg(funcs)
         .arg("--data-dir")
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .env("AETHER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info,aether_engine=debug")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the engine binary starts");
-    let mut child = Child(child);
+    let child = Child(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -75,23 +71,16 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
         assert!(Instant::now() < deadline, "the engine did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for (id, function) in [("req-ok-1", "echo"), ("req-fail-2", "noisy")] {
-        let r = client
-            .post(format!("{url}/execute"))
-            .header("x-request-id", id)
-            .json(&serde_json::json!({"function": function, "stdin": "x"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.headers()["x-request-id"], id);
-    }
-    let r = client.get(format!("{url}/health")).send().await.unwrap();
-    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    (child, url)
+}
+
+/// Stops the engine and returns its output lines, each checked to be a
+/// JSON object with a level and a timestamp.
+async fn json_lines(mut child: Child) -> Vec<serde_json::Value> {
     // Lines are written as they happen; give the last one a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-
     let mut lines = Vec::new();
     for stream in [
         Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read>,
@@ -108,13 +97,47 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
             lines.push(json);
         }
     }
+    lines
+}
+
+fn message(line: &serde_json::Value) -> String {
+    line["fields"]["message"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let funcs = dir.path().join("functions");
+    std::fs::create_dir_all(&funcs).unwrap();
+    std::fs::write(funcs.join("echo.wasm"), wat::parse_str(ECHO).unwrap()).unwrap();
+    std::fs::write(
+        funcs.join("noisy.wasm"),
+        wat::parse_str(NOISY_TRAP).unwrap(),
+    )
+    .unwrap();
+    // Debug level: the per-request span and lines are on.
+    let (child, url) = start_json_engine(dir.path(), &funcs, "info,aether_engine=debug").await;
+    let client = reqwest::Client::new();
+    for (id, function) in [("req-ok-1", "echo"), ("req-fail-2", "noisy")] {
+        let r = client
+            .post(format!("{url}/execute"))
+            .header("x-request-id", id)
+            .json(&serde_json::json!({"function": function, "stdin": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-request-id"], id);
+    }
+    let r = client.get(format!("{url}/health")).send().await.unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let lines = json_lines(child).await;
+
     let of = |id: &str| -> Vec<&serde_json::Value> {
         lines
             .iter()
             .filter(|l| l["span"]["request_id"] == id)
             .collect()
     };
-    let message = |l: &serde_json::Value| l["fields"]["message"].as_str().unwrap_or("").to_owned();
     let ok: Vec<String> = of("req-ok-1").into_iter().map(message).collect();
     let failed: Vec<String> = of("req-fail-2").into_iter().map(message).collect();
     assert!(ok.iter().any(|m| m == "request finished"), "{ok:?}");
@@ -129,6 +152,58 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
             .iter()
             .any(|l| message(l).starts_with("aether-engine listening")),
         "start-up lines are JSON too"
+    );
+}
+
+#[tokio::test]
+async fn at_info_level_a_request_logs_only_its_errors_and_they_carry_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let funcs = dir.path().join("functions");
+    std::fs::create_dir_all(&funcs).unwrap();
+    std::fs::write(funcs.join("echo.wasm"), wat::parse_str(ECHO).unwrap()).unwrap();
+    let (child, url) = start_json_engine(dir.path(), &funcs, "info").await;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{url}/execute"))
+        .header("x-request-id", "req-quiet-1")
+        .json(&serde_json::json!({"function": "echo", "stdin": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The function directory turns into a file: looking up an unknown
+    // function now fails on the server's side (ENOTDIR), a 500.
+    std::fs::remove_dir_all(&funcs).unwrap();
+    std::fs::write(&funcs, b"not a directory").unwrap();
+    let r = client
+        .post(format!("{url}/execute"))
+        .header("x-request-id", "req-internal-2")
+        .json(&serde_json::json!({"function": "ghost"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal");
+    let lines = json_lines(child).await;
+
+    let mentions = |id: &str| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["fields"]["request_id"] == id || l["span"]["request_id"] == id)
+            .collect()
+    };
+    assert!(
+        mentions("req-quiet-1").is_empty(),
+        "a successful request writes nothing at info level: {lines:?}"
+    );
+    let internal = mentions("req-internal-2");
+    assert_eq!(internal.len(), 1, "{lines:?}");
+    assert_eq!(internal[0]["level"], "ERROR");
+    assert!(
+        message(internal[0]).contains("function directory"),
+        "{:?}",
+        internal[0]
     );
 }
 

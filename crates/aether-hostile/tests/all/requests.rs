@@ -39,8 +39,7 @@ async fn slow_headers_are_cut_off_by_the_header_timeout() {
     );
     for (who, held) in [("edge", edge_held), ("control", control_held)] {
         let held = held.unwrap_or_else(|| panic!("{who} kept a trickling client for 45 s"));
-        let limit = aether_engine::connection::HEADER_READ_TIMEOUT;
-        assert_eq!(limit, aether_control::connection::HEADER_READ_TIMEOUT);
+        let limit = aether_http::connection::HEADER_READ_TIMEOUT;
         assert!(
             held >= limit - Duration::from_secs(2),
             "{who} closed early: {held:?}"
@@ -71,7 +70,7 @@ async fn a_trickled_body_is_cut_off_by_the_body_timeout() {
         edge_listener.local_addr().unwrap(),
         control_listener.local_addr().unwrap(),
     );
-    let edge_server = tokio::spawn(aether_engine::connection::serve(
+    let edge_server = tokio::spawn(aether_http::serve(
         edge_listener,
         aether_engine::app(edge.state.clone()),
         async {
@@ -79,7 +78,7 @@ async fn a_trickled_body_is_cut_off_by_the_body_timeout() {
         },
         Duration::from_secs(1),
     ));
-    let control_server = tokio::spawn(aether_control::connection::serve(
+    let control_server = tokio::spawn(aether_http::serve(
         control_listener,
         aether_control::app(control.state.clone()),
         async {

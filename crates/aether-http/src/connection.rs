@@ -2,7 +2,9 @@
 //! for slow clients, and graceful shutdown. `axum::serve` sets no timer, so
 //! a client trickling its headers or body held a connection (and its task
 //! and buffers) forever; here the headers must arrive within
-//! [`HEADER_READ_TIMEOUT`] and the whole body within [`BODY_READ_TIMEOUT`].
+//! [`HEADER_READ_TIMEOUT`] and the whole body within the deadline each
+//! service passes to [`serve`] (the edge's inputs are small, the control
+//! plane's module uploads large).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -24,12 +26,9 @@ use tokio::time::Sleep;
 /// default) stays well above the edges' 10 s heartbeat and reconcile
 /// intervals, so a pooled connection is not closed just as it is reused.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Time from the end of the headers to the end of the body: a 1 MiB
-/// input at a slow 100 KiB/s.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
 /// accepting and waits for open connections to finish their requests.
+/// A request body must arrive within `body_timeout` of its headers.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
