@@ -5,7 +5,9 @@
 #   bench/run.sh            # full run (about 3 minutes once built), writes
 #                           # the load section of BENCHMARKS.md
 #   bench/run.sh --smoke    # seconds: c=16, 1 s per point, no wasmtime
-#                           # install, BENCHMARKS.md untouched (CI)
+#                           # install, BENCHMARKS.md untouched; on the
+#                           # debug build the tests made (CI: it checks the
+#                           # harness works, its numbers mean nothing)
 #   bench/run.sh --no-wasmtime   # full run without installing wasmtime-cli
 #                                # (its row is left out unless already cached)
 #
@@ -51,8 +53,15 @@ if [ "$install_wasmtime" = 1 ] && ! { [ -x "$wasmtime" ] && "$wasmtime" --versio
   nice -n 19 cargo install --locked "wasmtime-cli@$WASMTIME_VERSION" --root "$tools"
 fi
 
-echo "== building release binaries, examples and the wasi-http component"
-cargo build --release -p aether-engine -p aether-control -p aether-bench
+if [ "$smoke" = 1 ]; then
+  echo "== building debug binaries and the examples"
+  cargo build -p aether-engine -p aether-control -p aether-bench
+  bin=$root/target/debug
+else
+  echo "== building release binaries, examples and the wasi-http component"
+  cargo build --release -p aether-engine -p aether-control -p aether-bench
+  bin=$root/target/release
+fi
 (cd examples && cargo build --release -p hello_world -p json_transform)
 if [ -x "$wasmtime" ]; then
   (cd bench/wasi-http-hello && cargo build --release --target wasm32-wasip2)
@@ -81,7 +90,7 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 echo "== measuring (bounded to ${limit}s)"
-timeout -k 10 "$limit" ./target/release/aether-bench load "${load_args[@]}" "${wasmtime_args[@]}" &
+timeout -k 10 "$limit" "$bin/aether-bench" load "${load_args[@]}" "${wasmtime_args[@]}" &
 bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?

@@ -1,6 +1,7 @@
 //! `aether-bench load`: the side-by-side load benchmark behind
 //! `bench/run.sh`. It starts every server it measures on free loopback
-//! ports (release binaries through the `aether-e2e` harness, the static
+//! ports (the binaries beside this one through the `aether-e2e` harness:
+//! release, or debug for `bench/run.sh --smoke`; the static
 //! ceiling and `wasmtime serve` as child processes), drives them with `wrk`
 //! at each concurrency, prints a table with ratios to the baselines, and
 //! writes it into BENCHMARKS.md between `<!-- load:begin -->` and
@@ -428,7 +429,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     // Ceiling: a static hyper server.
     if o.wants("static") {
         let port = free_port();
-        let bin = root.join("target/release/aether-static-server");
+        // Beside this binary: target/release, or target/debug for the smoke run.
+        let bin = aether_e2e::bin_dir().join("aether-static-server");
         let _server = Guard(
             Command::new(&bin)
                 .arg(format!("127.0.0.1:{port}"))
