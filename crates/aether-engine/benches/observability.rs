@@ -9,7 +9,9 @@
 //!   middleware) and the subscriber's filter set to `off`.
 //!
 //! `cargo bench -p aether-engine --bench observability [-- SECONDS ROUNDS CONCURRENCY]`
-//! (defaults 3 s per run, 5 rounds, 4 concurrent callers). Needs
+//! (defaults 3 s per run, 5 rounds, 4 concurrent callers).
+//! `AETHER_BENCH_LOG=off` keeps metrics and the middleware but no logging;
+//! `AETHER_BENCH_AA=1` runs "off" against "off" (the noise floor). Needs
 //! `examples/target/wasm32-wasip1/release/hello_world.wasm`
 //! (`cd examples && cargo build --release`).
 
@@ -45,10 +47,17 @@ fn main() -> anyhow::Result<()> {
         )
     })?;
 
+    // AETHER_BENCH_AA=1 makes the "on" side a second "off" edge: an A/A
+    // run whose differences are this machine's noise floor.
+    let aa = std::env::var_os("AETHER_BENCH_AA").is_some();
     // The filter of the "on" runs (`info` unless AETHER_BENCH_LOG says
     // otherwise, e.g. `off` to measure metrics alone).
-    let on_filter = std::env::var("AETHER_BENCH_LOG")
-        .unwrap_or_else(|_| aether_engine::telemetry::DEFAULT_LOG_FILTER.into());
+    let on_filter = if aa {
+        "off".to_owned()
+    } else {
+        std::env::var("AETHER_BENCH_LOG")
+            .unwrap_or_else(|_| aether_engine::telemetry::DEFAULT_LOG_FILTER.into())
+    };
     // One subscriber for the process; its filter is switched per run.
     let (filter, reload) = reload::Layer::new(EnvFilter::new("off"));
     tracing_subscriber::registry()
@@ -83,11 +92,16 @@ fn main() -> anyhow::Result<()> {
             AppState::new_without_telemetry(config)?
         })
     };
-    let on = aether_engine::app(state("on", true)?);
+    let on = aether_engine::app(state("on", !aa)?);
     let off = aether_engine::app(state("off", false)?);
 
     println!(
-        "observability overhead: hello_world via the in-process router, {concurrency} callers, {seconds} s per run, {rounds} rounds (off/on alternating)"
+        "observability overhead: hello_world via the in-process router, {concurrency} callers, {seconds} s per run, {rounds} rounds (off/on alternating){}",
+        if aa {
+            "; A/A: \"on\" is a second \"off\" edge"
+        } else {
+            ""
+        }
     );
     let mut results: Vec<((f64, f64), (f64, f64))> = Vec::new();
     runtime.block_on(async {
