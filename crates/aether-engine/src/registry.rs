@@ -250,10 +250,18 @@ impl Registry {
     /// ones, drops deleted ones. Files whose stem is not a valid function
     /// name are skipped with a warning.
     pub fn scan(&self) -> std::io::Result<ScanReport> {
-        let mut report = ScanReport::default();
         if self.managed {
-            return Ok(report);
+            return Ok(ScanReport::default());
         }
+        let (seen, mut report) = self.list_func_dir()?;
+        self.drop_unseen(&seen, &mut report);
+        Ok(report)
+    }
+
+    /// First half of a scan: registers or refreshes every module file in
+    /// `func_dir`; returns the names seen.
+    fn list_func_dir(&self) -> std::io::Result<(Vec<String>, ScanReport)> {
+        let mut report = ScanReport::default();
         let mut seen = Vec::new();
         for dirent in std::fs::read_dir(&self.func_dir)? {
             let path = dirent?.path();
@@ -281,15 +289,23 @@ impl Registry {
                 }
             }
         }
+        Ok((seen, report))
+    }
+
+    /// Second half of a scan: drops the functions whose file is gone.
+    fn drop_unseen(&self, seen: &[String], report: &mut ScanReport) {
         let mut functions = self.write();
         functions.retain(|name, _| {
-            let keep = seen.iter().any(|s| s == name);
+            // Not in the listing, but a request's `refresh_one` may have
+            // added it after `read_dir` ran: drop it only if its file is
+            // really gone now.
+            let keep = seen.iter().any(|s| s == name)
+                || self.func_dir.join(format!("{name}.wasm")).is_file();
             if !keep {
                 report.removed.push(name.clone());
             }
             keep
         });
-        Ok(report)
     }
 }
 
@@ -320,6 +336,25 @@ mod tests {
         let report = reg.scan().unwrap();
         assert_eq!(report.removed, vec!["a".to_owned()]);
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_scan_keeps_a_function_added_after_it_listed_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), Limits::default(), false).unwrap();
+        std::fs::write(dir.path().join("a.wasm"), b"one").unwrap();
+        std::fs::write(dir.path().join("gone.wasm"), b"x").unwrap();
+        assert!(reg.refresh_one("gone").unwrap().is_some());
+        std::fs::remove_file(dir.path().join("gone.wasm")).unwrap();
+        let (seen, mut report) = reg.list_func_dir().unwrap();
+        // Between the listing and its end, a request registers `b`.
+        std::fs::write(dir.path().join("b.wasm"), b"two").unwrap();
+        assert!(reg.refresh_one("b").unwrap().is_some());
+        reg.drop_unseen(&seen, &mut report);
+        assert!(reg.get("b").is_some(), "b was dropped");
+        assert!(reg.get("a").is_some());
+        assert_eq!(report.removed, vec!["gone".to_owned()]);
+        assert!(reg.get("gone").is_none());
     }
 
     #[test]
