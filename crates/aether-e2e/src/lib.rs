@@ -342,54 +342,9 @@ where
     bail!("timed out after {timeout:?} waiting for {what}")
 }
 
-/// Builds `examples/hello_world` once and returns its bytes.
-pub fn hello_world_wasm() -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let path = BUILT.get_or_init(|| {
-        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "hello_world",
-                "--target",
-                "wasm32-wasip1",
-                "--manifest-path",
-            ])
-            .arg(examples.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(examples.join("target"))
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building examples/hello_world failed");
-        examples.join("target/wasm32-wasip1/release/hello_world.wasm")
-    });
-    std::fs::read(path).expect("hello_world.wasm exists")
-}
+pub use aether_fixtures::hello_world_wasm;
 
 /// A command module that copies stdin to stdout (version 2 in tests).
 pub fn echo_wasm() -> Vec<u8> {
-    wat::parse_str(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (func (export "_start")
-            (local $n i32)
-            (block $done
-              (loop $again
-                (i32.store (i32.const 0) (i32.const 64))
-                (i32.store (i32.const 4) (i32.const 4096))
-                (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-                (local.set $n (i32.load (i32.const 16)))
-                (br_if $done (i32.eqz (local.get $n)))
-                (i32.store (i32.const 4) (local.get $n))
-                (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
-                (br $again)))))"#,
-    )
-    .expect("valid WAT")
+    wat::parse_str(aether_fixtures::ECHO).expect("valid WAT")
 }

@@ -2,25 +2,7 @@
 
 use crate::{Stack, hello_world, wat_file};
 
-/// Copies stdin to stdout.
-const ECHO: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $n i32)
-    (block $done
-      (loop $again
-        (i32.store (i32.const 0) (i32.const 64))
-        (i32.store (i32.const 4) (i32.const 4096))
-        (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-        (local.set $n (i32.load (i32.const 16)))
-        (br_if $done (i32.eqz (local.get $n)))
-        (i32.store (i32.const 4) (local.get $n))
-        (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
-        (br $again)))))
-"#;
+use aether_fixtures::ECHO;
 
 /// Exits with code 7.
 const EXIT_7: &str = r#"

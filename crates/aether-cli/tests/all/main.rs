@@ -16,7 +16,6 @@ mod up;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aether_control::config::Secret;
@@ -27,48 +26,7 @@ pub const ADMIN: &str = "cli-test-admin-token";
 /// Node token of the test control planes and edges.
 pub const NODE: &str = "cli-test-node-token";
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Builds `examples/<package>` for wasm32-wasip1 in the examples' own target
-/// directory and returns the module's path.
-pub fn example_wasm(package: &str) -> PathBuf {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    // One cargo at a time: parallel tests would only wait on its lock.
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let examples = repo().join("examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            package,
-            "--target",
-            "wasm32-wasip1",
-            "--manifest-path",
-        ])
-        .arg(examples.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(examples.join("target"))
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "building examples/{package} failed (is the wasm32-wasip1 target installed?)"
-    );
-    examples.join(format!("target/wasm32-wasip1/release/{package}.wasm"))
-}
-
-/// `examples/hello_world`, built once per test run.
-pub fn hello_world() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| example_wasm("hello_world"))
-}
+pub use aether_fixtures::{example_wasm, hello_world, repo};
 
 /// A WAT module compiled to wasm in `dir`; returns the file.
 pub fn wat_file(dir: &Path, name: &str, wat: &str) -> PathBuf {

@@ -8,45 +8,13 @@ mod logs;
 mod metrics;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use aether_engine::{AppState, EngineConfig};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-/// Builds `examples/hello_world` for wasm32-wasip1 once per test run and
-/// returns its bytes.
-pub fn hello_world_wasm() -> Vec<u8> {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let path = BUILT.get_or_init(|| {
-        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "hello_world",
-                "--target",
-                "wasm32-wasip1",
-                "--manifest-path",
-            ])
-            .arg(examples.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(examples.join("target"))
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building examples/hello_world failed (is the wasm32-wasip1 target installed?)"
-        );
-        examples.join("target/wasm32-wasip1/release/hello_world.wasm")
-    });
-    std::fs::read(path).expect("hello_world.wasm exists")
-}
+pub use aether_fixtures::{ECHO, LOOP, hello_world_wasm};
 
 /// A running edge with its own directories.
 pub struct TestEdge {
@@ -147,26 +115,3 @@ impl TestEdge {
         self.task.take().unwrap()
     }
 }
-
-/// Copies stdin to stdout.
-pub const ECHO: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $n i32)
-    (block $done
-      (loop $again
-        (i32.store (i32.const 0) (i32.const 64))
-        (i32.store (i32.const 4) (i32.const 4096))
-        (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-        (local.set $n (i32.load (i32.const 16)))
-        (br_if $done (i32.eqz (local.get $n)))
-        (i32.store (i32.const 4) (local.get $n))
-        (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
-        (br $again)))))
-"#;
-
-/// Never returns.
-pub const LOOP: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
