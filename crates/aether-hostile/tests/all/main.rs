@@ -6,4 +6,5 @@ mod auth;
 mod decoders;
 mod faults;
 mod functions;
+mod generated;
 mod requests;
