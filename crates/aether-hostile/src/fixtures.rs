@@ -1,27 +1,6 @@
 //! WAT fixtures: well-behaved helpers and hostile guests.
 
-/// Copies stdin to stdout in 4 KiB reads.
-pub const ECHO: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (local $n i32)
-    (block $done
-      (loop $again
-        (i32.store (i32.const 0) (i32.const 64))
-        (i32.store (i32.const 4) (i32.const 4096))
-        (br_if $done (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-        (local.set $n (i32.load (i32.const 16)))
-        (br_if $done (i32.eqz (local.get $n)))
-        (i32.store (i32.const 4) (local.get $n))
-        (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
-        (br $again)))))
-"#;
-
-/// Never returns.
-pub const SPIN: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
+pub use aether_fixtures::{ECHO, LOOP as SPIN};
 
 /// A minimal WASI command module whose bytes depend on `tag`.
 pub fn command(tag: &str) -> Vec<u8> {
