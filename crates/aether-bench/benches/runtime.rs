@@ -48,14 +48,13 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aether_e2e::{EdgeOptions, Process, deploy, execute, free_port, start_control, start_edge};
+use aether_e2e::{Process, deploy_until_served, start_cluster};
 use aether_runtime::{
     Invocation, Limits, LoadedModule, ModuleHash, ModuleSource, Runtime, RuntimeConfig,
 };
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
-use serde_json::json;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -252,20 +251,10 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-/// The module of `aether-bench distribution`: distinct per deploy (its data
-/// segment differs), writes `v{i:06}`.
+/// The module of `aether-bench distribution`: distinct per deploy, prints
+/// `v{i:06}`.
 fn versioned_module(i: usize) -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (data (i32.const 64) "v{i:06}")
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 64))
-            (i32.store (i32.const 4) (i32.const 7))
-            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#
-    ))
-    .expect("valid WAT")
+    wat::parse_str(aether_fixtures::print_wat(&format!("v{i:06}"))).expect("valid WAT")
 }
 
 /// One control plane and three edges; processes are killed on drop, before
@@ -297,29 +286,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let tokio = tokio::runtime::Runtime::new().expect("tokio runtime");
         let (control, edges) = tokio
-            .block_on(async {
-                let control =
-                    start_control(&dir.path().join("control"), free_port(), "30s").await?;
-                let mut edges = Vec::new();
-                for i in 0..3 {
-                    edges.push(
-                        start_edge(
-                            &dir.path().join(format!("edge{i}")),
-                            free_port(),
-                            &control.url,
-                            &EdgeOptions {
-                                node_timeout: "30s",
-                                reconcile_interval: "10s",
-                                ..EdgeOptions::default()
-                            },
-                        )
-                        .await?,
-                    );
-                }
-                // Let every edge register so notifications reach all three.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                anyhow::Ok((control, edges))
-            })
+            .block_on(start_cluster(dir.path(), 3))
             .unwrap_or_else(|e| panic!("cannot start the cluster: {e:#}"));
         Cluster {
             edges,
@@ -337,27 +304,16 @@ impl Cluster {
         self.deploys += 1;
         let wasm = versioned_module(i);
         let expected = format!("v{i:06}");
-        self.tokio.block_on(async {
-            deploy(&self.control.url, "bench", &wasm)
-                .await
-                .unwrap_or_else(|e| panic!("deploy {i}: {e:#}"));
-            let acked = Instant::now();
-            for edge in &self.edges {
-                loop {
-                    let (status, body) = execute(&edge.url, json!({"function": "bench"})).await;
-                    if status == 200 && body["output"] == expected.as_str() {
-                        break;
-                    }
-                    assert!(
-                        acked.elapsed() < Duration::from_secs(30),
-                        "deploy {i} never reached {}",
-                        edge.url
-                    );
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-            }
-            acked.elapsed()
-        })
+        self.tokio
+            .block_on(deploy_until_served(
+                &self.control.url,
+                &self.edges,
+                "bench",
+                &wasm,
+                &expected,
+                Duration::from_secs(30),
+            ))
+            .unwrap_or_else(|e| panic!("deploy {i}: {e:#}"))
     }
 }
 

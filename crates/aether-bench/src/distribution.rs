@@ -4,69 +4,35 @@
 
 use std::time::{Duration, Instant};
 
-use aether_e2e::{EdgeOptions, deploy, execute, free_port, start_control, start_edge};
+use aether_e2e::{EdgeOptions, deploy, deploy_until_served, free_port, start_cluster, start_edge};
 use anyhow::bail;
-use serde_json::json;
 
 /// Deploys timed for deploy-to-ready.
 const DEPLOYS: usize = 50;
 
-/// A distinct echo-like module per deploy (its data segment differs).
+/// A distinct module per deploy: it prints `v{i:06}`.
 fn module(i: usize) -> anyhow::Result<Vec<u8>> {
-    Ok(wat::parse_str(format!(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (data (i32.const 64) "v{i:06}")
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 64))
-            (i32.store (i32.const 4) (i32.const 7))
-            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#
-    ))?)
+    Ok(wat::parse_str(aether_fixtures::print_wat(&format!(
+        "v{i:06}"
+    )))?)
 }
 
 pub async fn run() -> anyhow::Result<()> {
     let root = tempfile::tempdir()?;
-    let control = start_control(&root.path().join("control"), free_port(), "30s").await?;
-    let mut edges = Vec::new();
-    for i in 0..3 {
-        edges.push(
-            start_edge(
-                &root.path().join(format!("edge{i}")),
-                free_port(),
-                &control.url,
-                &EdgeOptions {
-                    node_timeout: "30s",
-                    reconcile_interval: "10s",
-                    ..EdgeOptions::default()
-                },
-            )
-            .await?,
-        );
-    }
-    // Let every edge register so notifications reach all three.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (control, edges) = start_cluster(root.path(), 3).await?;
     let mut times = Vec::with_capacity(DEPLOYS);
     for i in 0..DEPLOYS {
-        let wasm = module(i)?;
-        deploy(&control.url, "bench", &wasm).await?;
-        let acked = Instant::now();
         let expected = format!("v{i:06}");
-        for edge in &edges {
-            loop {
-                // Polling through /execute would pull on demand; ask
-                // /health-free: only count the edge ready when it serves.
-                let (status, body) = execute(&edge.url, json!({"function": "bench"})).await;
-                if status == 200 && body["output"] == expected.as_str() {
-                    break;
-                }
-                if acked.elapsed() > Duration::from_secs(30) {
-                    bail!("deploy {i} never reached {}", edge.url);
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
-        times.push(acked.elapsed());
+        let took = deploy_until_served(
+            &control.url,
+            &edges,
+            "bench",
+            &module(i)?,
+            &expected,
+            Duration::from_secs(30),
+        )
+        .await?;
+        times.push(took);
     }
     times.sort();
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];

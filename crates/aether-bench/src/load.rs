@@ -300,16 +300,9 @@ fn wasm(root: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
 
 /// A distinct tiny command module printing its own name.
 fn churn_module(i: usize) -> anyhow::Result<Vec<u8>> {
-    Ok(wat::parse_str(format!(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (data (i32.const 64) "f{i:04}")
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 64))
-            (i32.store (i32.const 4) (i32.const 5))
-            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#
-    ))?)
+    Ok(wat::parse_str(aether_fixtures::print_wat(&format!(
+        "f{i:04}"
+    )))?)
 }
 
 /// A function that never returns: only the edge's timeout ends it.

@@ -234,6 +234,63 @@ pub async fn start_edge(
     Ok(p)
 }
 
+/// A control plane and `edges` edges attached to it, under `dir`. Heartbeat
+/// timeout 30 s and periodic reconcile every 10 s, so only notifications
+/// move a deploy quickly; returns after a pause that lets every edge
+/// register (so notifications reach all of them).
+pub async fn start_cluster(dir: &Path, edges: usize) -> anyhow::Result<(Process, Vec<Process>)> {
+    let control = start_control(&dir.join("control"), free_port(), "30s").await?;
+    let mut started = Vec::with_capacity(edges);
+    for i in 0..edges {
+        started.push(
+            start_edge(
+                &dir.join(format!("edge{i}")),
+                free_port(),
+                &control.url,
+                &EdgeOptions {
+                    node_timeout: "30s",
+                    reconcile_interval: "10s",
+                    ..EdgeOptions::default()
+                },
+            )
+            .await?,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok((control, started))
+}
+
+/// Deploys `wasm` as `function` and returns the time from the control
+/// plane's acknowledgement until every edge answers `/execute` with
+/// `expected` as output (polled every 2 ms; an error after `limit`).
+pub async fn deploy_until_served(
+    control_url: &str,
+    edges: &[Process],
+    function: &str,
+    wasm: &[u8],
+    expected: &str,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    deploy(control_url, function, wasm).await?;
+    let acked = Instant::now();
+    for edge in edges {
+        loop {
+            let (status, body) = execute(&edge.url, json!({ "function": function })).await;
+            if status == 200 && body["output"] == expected {
+                break;
+            }
+            if acked.elapsed() > limit {
+                bail!(
+                    "{function} printing {expected:?} never reached {}",
+                    edge.url
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    Ok(acked.elapsed())
+}
+
 /// Starts an edge without a control plane, serving `<dir>/functions`.
 pub async fn start_standalone_edge(dir: &Path, port: u16) -> anyhow::Result<Process> {
     start_standalone_edge_with(dir, port, &[]).await

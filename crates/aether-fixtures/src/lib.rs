@@ -30,6 +30,27 @@ pub const ECHO: &str = r#"
 /// Never returns: loops until the time limit stops it.
 pub const LOOP: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
 
+/// A command module that writes `text` to stdout: distinct text, distinct
+/// module (deploy-to-ready and cache benchmarks). `text` goes into a WAT
+/// string literal, so it must not hold `"` or `\`.
+pub fn print_wat(text: &str) -> String {
+    assert!(
+        !text.contains(['"', '\\']),
+        "print_wat: {text:?} must not hold quotes or backslashes"
+    );
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{text}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#,
+        len = text.len()
+    )
+}
+
 /// The repository's root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
