@@ -86,10 +86,14 @@ impl Server {
     ) -> Result<(), ServeError> {
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
         let upkeep = tokio::spawn(crate::telemetry::upkeep_loop(self.state.clone()));
-        let result =
-            aether_http::serve(self.listener, app(self.state), shutdown, BODY_READ_TIMEOUT)
-                .await
-                .map_err(ServeError::Serve);
+        let result = aether_http::serve(
+            self.listener,
+            app(self.state),
+            shutdown,
+            aether_http::ServeOptions::new(BODY_READ_TIMEOUT),
+        )
+        .await
+        .map_err(ServeError::Serve);
         notifier.abort();
         upkeep.abort();
         result

@@ -119,8 +119,13 @@ pub async fn serve(
         tasks.push(tokio::spawn(distribution::reconcile_loop(state.clone())));
         tasks.push(tokio::spawn(distribution::stats_loop(state.clone())));
     }
-    let result =
-        aether_http::serve(listener, app(state.clone()), shutdown, BODY_READ_TIMEOUT).await;
+    let result = aether_http::serve(
+        listener,
+        app(state.clone()),
+        shutdown,
+        aether_http::ServeOptions::new(BODY_READ_TIMEOUT),
+    )
+    .await;
     if state.distribution().is_some() {
         state.events().emit("node_stopping", serde_json::json!({}));
         // Give the reporter a moment to send the last batch.

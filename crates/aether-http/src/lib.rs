@@ -12,4 +12,4 @@ pub mod connection;
 pub mod logging;
 pub mod request_id;
 
-pub use connection::serve;
+pub use connection::{ServeOptions, serve};

@@ -76,7 +76,7 @@ async fn a_trickled_body_is_cut_off_by_the_body_timeout() {
         async {
             let _ = rx.await;
         },
-        Duration::from_secs(1),
+        aether_http::ServeOptions::new(Duration::from_secs(1)),
     ));
     let control_server = tokio::spawn(aether_http::serve(
         control_listener,
@@ -84,7 +84,7 @@ async fn a_trickled_body_is_cut_off_by_the_body_timeout() {
         async {
             let _ = crx.await;
         },
-        Duration::from_secs(1),
+        aether_http::ServeOptions::new(Duration::from_secs(1)),
     ));
     let edge_head = b"POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"function\":\"echo\",\"stdin\":\"";
     let control_head = b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"event\":\"x\",\"data\":\"";
