@@ -55,7 +55,7 @@ pub fn app(state: AppState) -> Router {
         ));
     // Outermost, so 413s and 404s get a request id too.
     let router = if telemetry {
-        router.layer(axum::middleware::from_fn(crate::telemetry::request_context))
+        router.layer(crate::telemetry::RequestContextLayer)
     } else {
         router
     };

@@ -81,9 +81,12 @@ pub fn of(headers: &axum::http::HeaderMap) -> Option<&str> {
 }
 
 /// Runs `future` with `id` as the current request id.
-pub fn scope<F: Future>(id: HeaderValue, future: F) -> impl Future<Output = F::Output> {
+pub fn scope<F: Future>(id: HeaderValue, future: F) -> Scoped<F> {
     CURRENT.scope(id, future)
 }
+
+/// A future running with a current request id (from [`scope`]).
+pub type Scoped<F> = tokio::task::futures::TaskLocalFuture<HeaderValue, F>;
 
 /// Runs blocking `f` with `id` (when there is one) as the current request
 /// id: for work a request hands to another thread.
