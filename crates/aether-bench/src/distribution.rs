@@ -54,11 +54,7 @@ pub async fn run() -> anyhow::Result<()> {
         &root.path().join("attached"),
         free_port(),
         &control.url,
-        &EdgeOptions {
-            node_timeout: "30s",
-            reconcile_interval: "10s",
-            ..EdgeOptions::default()
-        },
+        &EdgeOptions::quiet(),
     )
     .await?;
     deploy(&control.url, "bench", &module(0)?).await?;

@@ -537,11 +537,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             &dir.join("managed-edge"),
             free_port(),
             &control.url,
-            &EdgeOptions {
-                node_timeout: "30s",
-                reconcile_interval: "10s",
-                ..EdgeOptions::default()
-            },
+            &EdgeOptions::quiet(),
         )
         .await?;
         deploy(&control.url, "hello_world", &hello).await?;

@@ -185,6 +185,18 @@ pub struct EdgeOptions<'a> {
     pub advertise_url: Option<String>,
 }
 
+impl EdgeOptions<'_> {
+    /// Heartbeat timeout 30 s and periodic reconcile every 10 s: in a
+    /// benchmark only notifications (and on-demand pulls) move a deploy.
+    pub fn quiet() -> Self {
+        EdgeOptions {
+            node_timeout: "30s",
+            reconcile_interval: "10s",
+            ..EdgeOptions::default()
+        }
+    }
+}
+
 impl Default for EdgeOptions<'_> {
     fn default() -> Self {
         EdgeOptions {
@@ -247,11 +259,7 @@ pub async fn start_cluster(dir: &Path, edges: usize) -> anyhow::Result<(Process,
                 &dir.join(format!("edge{i}")),
                 free_port(),
                 &control.url,
-                &EdgeOptions {
-                    node_timeout: "30s",
-                    reconcile_interval: "10s",
-                    ..EdgeOptions::default()
-                },
+                &EdgeOptions::quiet(),
             )
             .await?,
         );
