@@ -53,13 +53,7 @@ pub fn bin_dir() -> &'static Path {
     })
 }
 
-/// A free port on 127.0.0.1 (bound and released; a rare race is possible).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use aether_fixtures::free_port;
 
 /// A running server process.
 pub struct Process {
@@ -208,6 +202,20 @@ impl Default for EdgeOptions<'_> {
     }
 }
 
+/// The flags every test edge gets: `port`, and `functions`/`data` under
+/// `dir` (created).
+fn edge_args(dir: &Path, port: u16) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    Ok(vec![
+        "--port".into(),
+        port.to_string(),
+        "--func-dir".into(),
+        dir.join("functions").display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+    ])
+}
+
 /// Starts an edge over `dir` on `port`, attached to `control_url`.
 pub async fn start_edge(
     dir: &Path,
@@ -215,21 +223,15 @@ pub async fn start_edge(
     control_url: &str,
     opts: &EdgeOptions<'_>,
 ) -> anyhow::Result<Process> {
-    std::fs::create_dir_all(dir)?;
-    let mut args = vec![
-        "--port".into(),
-        port.to_string(),
-        "--func-dir".into(),
-        dir.join("functions").display().to_string(),
-        "--data-dir".into(),
-        dir.join("data").display().to_string(),
+    let mut args = edge_args(dir, port)?;
+    args.extend([
         "--control-url".into(),
         control_url.into(),
         "--node-timeout".into(),
         opts.node_timeout.into(),
         "--reconcile-interval".into(),
         opts.reconcile_interval.into(),
-    ];
+    ]);
     if let Some(url) = &opts.advertise_url {
         args.push("--advertise-url".into());
         args.push(url.clone());
@@ -310,15 +312,7 @@ pub async fn start_standalone_edge_with(
     port: u16,
     extra_args: &[&str],
 ) -> anyhow::Result<Process> {
-    std::fs::create_dir_all(dir)?;
-    let mut args = vec![
-        "--port".into(),
-        port.to_string(),
-        "--func-dir".into(),
-        dir.join("functions").display().to_string(),
-        "--data-dir".into(),
-        dir.join("data").display().to_string(),
-    ];
+    let mut args = edge_args(dir, port)?;
     args.extend(extra_args.iter().map(|a| (*a).to_owned()));
     let p = Process::spawn(
         "aether-engine",

@@ -1,7 +1,11 @@
 //! Test fixtures shared by the workspace's test suites: small WAT guests
 //! (turned into wasm by each suite with the `wat` crate) and the example
-//! functions of `examples/`, built for `wasm32-wasip1`. No dependencies, so
-//! the lowest crates (`aether-runtime`) can use it too.
+//! functions of `examples/`, built for `wasm32-wasip1`. No dependencies
+//! (so the lowest crates, `aether-runtime`, can use it too) except for the
+//! optional `prometheus` feature.
+
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,6 +53,15 @@ pub fn print_wat(text: &str) -> String {
     (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#,
         len = text.len()
     )
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; a rare race with
+/// another process taking it is possible).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// The repository's root.

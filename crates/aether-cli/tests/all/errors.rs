@@ -1,13 +1,8 @@
 //! Every failure is one `error:` line on stderr and a documented exit code.
 
-use crate::{ADMIN, Aether, Stack, hello_world};
+use aether_fixtures::free_port;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
+use crate::{ADMIN, Aether, Stack, hello_world};
 
 #[test]
 fn an_unreachable_server_is_named_with_a_hint() {

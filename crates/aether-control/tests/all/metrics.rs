@@ -2,7 +2,8 @@
 //! counters move with the requests that cause them, and each server in
 //! the process counts only its own.
 
-use prometheus_parse::{Sample, Scrape, Value};
+use aether_fixtures::prometheus::{self, value};
+use prometheus_parse::Scrape;
 
 use crate::support::{TestServer, command};
 
@@ -17,26 +18,7 @@ async fn scrape(s: &TestServer) -> Scrape {
         .text()
         .await
         .unwrap();
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")
-}
-
-/// The value of the sample `name` whose labels include all of `labels`
-/// (0 when there is none yet); histograms give their count.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let found: Vec<&Sample> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect();
-    found
-        .iter()
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
-            Value::Summary(_) => panic!("{name} is a summary, expected a histogram"),
-        })
-        .sum()
+    prometheus::parse(&text)
 }
 
 #[tokio::test]

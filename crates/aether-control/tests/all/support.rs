@@ -166,13 +166,7 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     message
 }
 
-/// A free TCP port on loopback (for the real binary).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
+pub use aether_fixtures::free_port;
 
 /// Path of the real binary.
 pub fn binary() -> PathBuf {

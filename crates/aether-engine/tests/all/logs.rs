@@ -6,6 +6,8 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aether_fixtures::free_port;
+
 use crate::{ECHO, TestEdge};
 
 /// Writes `0123456789abcdef` to stderr 1000 times (16 000 bytes), then traps.
@@ -24,14 +26,6 @@ const NOISY_TRAP: &str = r#"
       (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
     unreachable))
 "#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills the child on drop, so a failed assertion leaves no process.
 struct Child(std::process::Child);

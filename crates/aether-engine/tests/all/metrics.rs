@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use prometheus_parse::{Sample, Scrape, Value};
+use aether_fixtures::prometheus::{self, value};
+use prometheus_parse::{Scrape, Value};
 
 use crate::{ECHO, LOOP, TestEdge};
 
@@ -24,26 +25,7 @@ pub async fn scrape(edge: &TestEdge) -> Scrape {
             .starts_with("text/plain")
     );
     let text = r.text().await.unwrap();
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")
-}
-
-/// The sum of the samples `name` whose labels include all of `labels`
-/// (0 when there is none); a histogram gives its count.
-pub fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let found: Vec<&Sample> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect();
-    found
-        .iter()
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
-            Value::Summary(_) => panic!("{name} is a summary, expected a histogram"),
-        })
-        .sum()
+    prometheus::parse(&text)
 }
 
 /// The buckets of histogram `name` with `labels`.
