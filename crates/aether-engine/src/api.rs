@@ -81,8 +81,8 @@ async fn execute_request(
         .executor()
         .run(move || {
             let _span = span.enter();
-            aether_http::request_id::sync_scope(request_id.clone(), || {
-                run_function(&job_state, entry, stdin, request_id)
+            aether_http::request_id::sync_scope(request_id, || {
+                run_function(&job_state, entry, stdin)
             })
         })
         .await
@@ -132,7 +132,6 @@ fn run_function(
     state: &AppState,
     entry: Arc<FunctionEntry>,
     stdin: Bytes,
-    request_id: Option<axum::http::HeaderValue>,
 ) -> Result<ExecuteResponse, ApiError> {
     let runtime = state.runtime();
     let metrics = state.metrics();
@@ -209,10 +208,9 @@ fn run_function(
                 "stderr": crate::events::stderr_excerpt(&stderr),
                 "execution_time_ms": failure.elapsed.as_secs_f64() * 1000.0,
             });
-            if let (Some(id), Some(obj)) = (
-                request_id.as_ref().and_then(|v| v.to_str().ok()),
-                data.as_object_mut(),
-            ) {
+            if let (Some(id), Some(obj)) =
+                (aether_http::request_id::current(), data.as_object_mut())
+            {
                 obj.insert("request_id".into(), id.into());
             }
             state.events().emit("execution_failed", data);

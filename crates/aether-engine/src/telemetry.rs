@@ -437,11 +437,13 @@ where
             method = %request.method(),
             path = request.uri().path(),
         );
+        // Only the debug line reads the start time.
+        let started = (!span.is_disabled()).then(Instant::now);
         let inner = request_id::scope(id.clone(), self.inner.call(request)).instrument(span);
         RequestContextFuture {
             inner,
             id: Some(id),
-            started: Instant::now(),
+            started,
         }
     }
 }
@@ -452,7 +454,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: tracing::instrument::Instrumented<request_id::Scoped<F>>,
         id: Option<HeaderValue>,
-        started: Instant,
+        started: Option<Instant>,
     }
 }
 
@@ -469,12 +471,11 @@ where
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        let span = this.inner.span();
-        if !span.is_disabled() {
-            span.in_scope(|| {
+        if let Some(started) = this.started {
+            this.inner.span().in_scope(|| {
                 tracing::debug!(
                     status = response.status().as_u16(),
-                    elapsed_ms = this.started.elapsed().as_secs_f64() * 1000.0,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                     "request finished"
                 );
             });
