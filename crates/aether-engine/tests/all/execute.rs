@@ -73,7 +73,8 @@ async fn raw_stdin_and_compact_json_input_reach_the_function() {
 async fn health_reports_node_functions_and_cache() {
     let edge = TestEdge::start().await;
     edge.install_wat("echo", ECHO);
-    edge.execute(json!({"function":"echo"})).await;
+    let (status, answer) = edge.execute(json!({"function":"echo"})).await;
+    assert_eq!(status, 200, "{answer}");
     let body: serde_json::Value = edge
         .client
         .get(format!("{}/health", edge.url))
@@ -86,7 +87,12 @@ async fn health_reports_node_functions_and_cache() {
     assert_eq!(body["status"], "ok");
     assert!(body["node_id"].as_str().unwrap().starts_with("edge-"));
     assert_eq!(body["functions"], 1);
-    assert_eq!(body["cached_modules"], 1);
+    // Seen once per few CI runs as 0 under load, not reproduced alone or
+    // in 12 runs of the whole suite: the messages carry what is needed.
+    assert_eq!(
+        body["cached_modules"], 1,
+        "execute: {answer}; health: {body}"
+    );
     assert!(body["uptime_s"].is_u64());
     edge.stop().await;
 }
