@@ -73,7 +73,7 @@ fn hello_world() -> Vec<u8> {
 
 fn invoke(rt: &Runtime, module: &LoadedModule, name: &str, stdin: &'static [u8]) -> Vec<u8> {
     let out = rt
-        .execute(
+        .execute_blocking(
             module,
             Invocation {
                 name,

@@ -54,7 +54,7 @@ fn input() -> bytes::Bytes {
 
 fn invoke(rt: &Runtime, module: &aether_runtime::LoadedModule) -> anyhow::Result<()> {
     let out = rt
-        .execute(
+        .execute_blocking(
             module,
             Invocation {
                 name: "hello_world",

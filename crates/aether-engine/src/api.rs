@@ -74,22 +74,23 @@ async fn execute_request(
     let job_state = state.clone();
     // A header value clone shares its bytes: no allocation per request.
     let request_id = headers.get(aether_http::request_id::REQUEST_ID).cloned();
-    // The guest runs on a blocking thread: carry the request's id (and its
-    // span, when debug logging enabled one) there.
-    let span = tracing::Span::current();
-    let response = state
-        .executor()
-        .run(move || {
-            let _span = span.enter();
-            aether_http::request_id::sync_scope(request_id, || {
-                run_function(&job_state, entry, stdin)
-            })
-        })
-        .await
-        .map_err(|e| match e {
-            ExecError::Overloaded(o) => ApiError::new(ErrorCode::Overloaded, o.to_string()),
-            ExecError::Panicked(msg) => ApiError::internal("execution failed", &msg),
-        })??;
+    // The execution is its own task: carry the request's id (and its span,
+    // when debug logging enabled one) there.
+    let job = async move { run_function(&job_state, entry, stdin).await };
+    let job = tracing::Instrument::instrument(job, tracing::Span::current());
+    let response = match request_id {
+        Some(id) => {
+            state
+                .executor()
+                .run(aether_http::request_id::scope(id, job))
+                .await
+        }
+        None => state.executor().run(job).await,
+    }
+    .map_err(|e| match e {
+        ExecError::Overloaded(o) => ApiError::new(ErrorCode::Overloaded, o.to_string()),
+        ExecError::Panicked(msg) => ApiError::internal("execution failed", &msg),
+    })??;
     let json = serde_json::to_vec(&response)
         .map_err(|e| ApiError::internal("cannot serialise the response", &e))?;
     Ok((
@@ -127,29 +128,23 @@ fn not_found(name: &str) -> ApiError {
     )
 }
 
-/// Loads (from cache, disk artifact or wasm) and runs a function; blocking.
-fn run_function(
+/// Loads (from cache, disk artifact or wasm) and runs a function.
+async fn run_function(
     state: &AppState,
     entry: Arc<FunctionEntry>,
     stdin: Bytes,
 ) -> Result<ExecuteResponse, ApiError> {
     let runtime = state.runtime();
     let metrics = state.metrics();
-    let load =
-        |entry: &FunctionEntry| crate::telemetry::load_module(state, entry.hash, &entry.path);
-    let (entry, (module, source)) = match load(&entry) {
-        Ok(loaded) => (entry, loaded),
-        // The file changed since it was registered: look again, once.
-        Err(CompileError::HashMismatch { .. }) => {
-            let fresh = state
-                .registry()
-                .refresh_one(&entry.name)
-                .map_err(|e| ApiError::internal("cannot read the function directory", &e))?
-                .ok_or_else(|| not_found(&entry.name))?;
-            let loaded = load(&fresh).map_err(|e| compile_error(&fresh.name, e))?;
-            (fresh, loaded)
+    let (entry, (module, source)) = match state.runtime().load_cached(&entry.hash) {
+        Some(module) => (entry, (module, ModuleSource::Memory)),
+        // Reading and compiling block: not on an async worker.
+        None => {
+            let s = state.clone();
+            tokio::task::spawn_blocking(move || load_blocking(&s, entry))
+                .await
+                .map_err(|e| ApiError::internal("module load failed", &e))??
         }
-        Err(e) => return Err(compile_error(&entry.name, e)),
     };
     let invocation = Invocation {
         name: &entry.name,
@@ -162,7 +157,7 @@ fn run_function(
     if let Some(f) = function_metrics {
         f.invoked();
     }
-    let result = runtime.execute(&module, invocation);
+    let result = runtime.execute(&module, invocation).await;
     match &result {
         Ok(outcome) => {
             entry.stats.record(outcome.elapsed, true);
@@ -219,6 +214,35 @@ fn run_function(
                     .with_stderr(stderr),
             )
         }
+    }
+}
+
+/// A module not in memory: from the disk artifact or compiled (blocking).
+fn load_blocking(
+    state: &AppState,
+    entry: Arc<FunctionEntry>,
+) -> Result<
+    (
+        Arc<FunctionEntry>,
+        (Arc<aether_runtime::LoadedModule>, ModuleSource),
+    ),
+    ApiError,
+> {
+    let load =
+        |entry: &FunctionEntry| crate::telemetry::load_module(state, entry.hash, &entry.path);
+    match load(&entry) {
+        Ok(loaded) => Ok((entry, loaded)),
+        // The file changed since it was registered: look again, once.
+        Err(CompileError::HashMismatch { .. }) => {
+            let fresh = state
+                .registry()
+                .refresh_one(&entry.name)
+                .map_err(|e| ApiError::internal("cannot read the function directory", &e))?
+                .ok_or_else(|| not_found(&entry.name))?;
+            let loaded = load(&fresh).map_err(|e| compile_error(&fresh.name, e))?;
+            Ok((fresh, loaded))
+        }
+        Err(e) => Err(compile_error(&entry.name, e)),
     }
 }
 

@@ -1,6 +1,8 @@
-//! Execution slots: guests run on blocking threads (never on the async
-//! reactor), at most `max_concurrency` at once, with at most `max_queue`
-//! requests waiting; beyond that requests are shed with 503 `overloaded`.
+//! Execution slots: at most `max_concurrency` executions at once, with at
+//! most `max_queue` requests waiting; beyond that requests are shed with 503
+//! `overloaded`. An execution is its own tokio task: guests run as futures
+//! on the async workers (wasmtime's async API; a guest yields at every
+//! epoch tick), so a short function costs no thread hand-off.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,7 +30,7 @@ pub enum ExecError {
     Panicked(String),
 }
 
-/// Bounded execution of blocking jobs.
+/// Bounded execution of jobs.
 #[derive(Debug)]
 pub struct Executor {
     permits: Arc<Semaphore>,
@@ -66,13 +68,13 @@ impl Executor {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Runs `job` on a blocking thread once a slot is free. If the caller
-    /// goes away (client disconnect) the job still finishes and only then
-    /// frees its slot, so disconnects cannot exceed the bound.
-    pub async fn run<F, R>(&self, job: F) -> Result<R, ExecError>
+    /// Runs `job` as its own task once a slot is free. If the caller goes
+    /// away (client disconnect) the job still finishes and only then frees
+    /// its slot, so disconnects cannot exceed the bound.
+    pub async fn run<F>(&self, job: F) -> Result<F::Output, ExecError>
     where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -93,9 +95,9 @@ impl Executor {
                     .map_err(|e| ExecError::Panicked(e.to_string()))?
             }
         };
-        tokio::task::spawn_blocking(move || {
+        tokio::spawn(async move {
             let _permit = permit;
-            job()
+            job.await
         })
         .await
         .map_err(|e| ExecError::Panicked(e.to_string()))
@@ -105,19 +107,16 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::mpsc;
+    use tokio::sync::oneshot;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sheds_load_beyond_the_queue() {
         let exec = Arc::new(Executor::new(1, 1));
-        let (release, gate) = mpsc::channel::<()>();
-        let gate = Arc::new(std::sync::Mutex::new(gate));
+        let (release, gate) = oneshot::channel::<()>();
         // Occupies the only slot until released.
         let busy = {
-            let (exec, gate) = (exec.clone(), gate.clone());
-            tokio::spawn(
-                async move { exec.run(move || gate.lock().unwrap().recv().unwrap()).await },
-            )
+            let exec = exec.clone();
+            tokio::spawn(async move { exec.run(async move { gate.await.unwrap() }).await })
         };
         while exec.running() == 0 {
             tokio::task::yield_now().await;
@@ -125,14 +124,14 @@ mod tests {
         // One may wait...
         let queued = {
             let exec = exec.clone();
-            tokio::spawn(async move { exec.run(|| 7).await })
+            tokio::spawn(async move { exec.run(async { 7 }).await })
         };
         while exec.waiting() == 0 {
             tokio::task::yield_now().await;
         }
         // ...the next is shed at once.
         assert!(matches!(
-            exec.run(|| 0).await,
+            exec.run(async { 0 }).await,
             Err(ExecError::Overloaded(_))
         ));
         release.send(()).unwrap();

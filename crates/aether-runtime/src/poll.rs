@@ -1,7 +1,7 @@
 //! A deadline-bounded `poll_oneoff`. Epoch interruption stops wasm code, but
-//! not a host call: wasmtime-wasi's `poll_oneoff` blocks the execution
-//! thread for as long as the guest asks, so a guest sleeping for an hour
-//! would hold an execution slot for an hour, far past its timeout. This
+//! not a host call: wasmtime-wasi's `poll_oneoff` waits for as long as the
+//! guest asks, so a guest sleeping for an hour would hold an execution slot
+//! for an hour, far past its timeout. This
 //! wrapper shortens every clock subscription that would end after the
 //! invocation's deadline to end at the deadline, calls wasmtime-wasi's
 //! implementation, and ends the invocation as a timeout once the deadline
@@ -57,47 +57,47 @@ fn nanos(d: Duration) -> u64 {
 /// `WasiSnapshotPreview1` trait, as its generated linker glue does).
 pub(crate) fn shadow_poll_oneoff(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker.func_wrap(
+    linker.func_wrap_async(
         WASI_MODULE,
         "poll_oneoff",
         |mut caller: Caller<'_, HostState>,
-         subs: i32,
-         events: i32,
-         nsubscriptions: i32,
-         nevents: i32|
-         -> wasmtime::Result<i32> {
-            let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-                wasmtime::bail!("missing required memory export");
-            };
-            // Wasm pointers and sizes are u32 reinterpreted as i32.
-            let (subs, events) = (subs as u32, events as u32);
-            let (nsubscriptions, nevents) = (nsubscriptions as u32, nevents as u32);
-            // wasmtime-wasi bounds host-side copies by the store's hostcall
-            // fuel, which its generated glue hands over before each call.
-            let fuel = caller.as_context_mut().hostcall_fuel();
-            let (data, state) = memory.data_and_store_mut(&mut caller);
-            state.wasi.set_hostcall_fuel(fuel);
-            clamp_clock_subscriptions(data, state, subs, nsubscriptions);
-            let deadline = state.deadline;
-            let mut guest = wiggle::GuestMemory::Unshared(data);
-            let result = wasmtime_wasi::runtime::in_tokio(WasiSnapshotPreview1::poll_oneoff(
-                &mut state.wasi,
-                &mut guest,
-                wiggle::GuestPtr::new(subs),
-                wiggle::GuestPtr::new(events),
-                nsubscriptions,
-            ));
-            if Instant::now() >= deadline {
-                return Err(Trap::Interrupt.into());
-            }
-            let errno = match result {
-                Ok(count) => match guest.write(wiggle::GuestPtr::<u32>::new(nevents), count) {
-                    Ok(()) => Errno::Success,
-                    Err(_) => Errno::Fault,
-                },
-                Err(e) => e.downcast()?,
-            };
-            Ok(errno as i32)
+         (subs, events, nsubscriptions, nevents): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+                    wasmtime::bail!("missing required memory export");
+                };
+                // Wasm pointers and sizes are u32 reinterpreted as i32.
+                let (subs, events) = (subs as u32, events as u32);
+                let (nsubscriptions, nevents) = (nsubscriptions as u32, nevents as u32);
+                // wasmtime-wasi bounds host-side copies by the store's
+                // hostcall fuel, which its generated glue hands over before
+                // each call.
+                let fuel = caller.as_context_mut().hostcall_fuel();
+                let (data, state) = memory.data_and_store_mut(&mut caller);
+                state.wasi.set_hostcall_fuel(fuel);
+                clamp_clock_subscriptions(data, state, subs, nsubscriptions);
+                let deadline = state.deadline;
+                let mut guest = wiggle::GuestMemory::Unshared(data);
+                let result = WasiSnapshotPreview1::poll_oneoff(
+                    &mut state.wasi,
+                    &mut guest,
+                    wiggle::GuestPtr::new(subs),
+                    wiggle::GuestPtr::new(events),
+                    nsubscriptions,
+                )
+                .await;
+                if Instant::now() >= deadline {
+                    return Err(Trap::Interrupt.into());
+                }
+                let errno = match result {
+                    Ok(count) => match guest.write(wiggle::GuestPtr::<u32>::new(nevents), count) {
+                        Ok(()) => Errno::Success,
+                        Err(_) => Errno::Fault,
+                    },
+                    Err(e) => e.downcast()?,
+                };
+                Ok(errno as i32)
+            })
         },
     )?;
     linker.allow_shadowing(false);

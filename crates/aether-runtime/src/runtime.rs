@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quick_cache::sync::Cache;
-use wasmtime::{Engine, ExternType, InstancePre, Linker, Module, Store, Trap, WasmBacktrace};
+use wasmtime::{
+    Engine, ExternType, InstancePre, Linker, Module, Store, Trap, UpdateDeadline, WasmBacktrace,
+};
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -168,6 +170,16 @@ impl Runtime {
         self.modules.get(hash)
     }
 
+    /// The module with this hash if it is in memory, counted as a memory
+    /// hit like [`Runtime::load`] counts one. Never blocks: callers on an
+    /// async worker try this first and run [`Runtime::load`] (which may read
+    /// and compile) on a blocking thread only on a miss.
+    pub fn load_cached(&self, hash: &ModuleHash) -> Option<Arc<LoadedModule>> {
+        let module = self.modules.get(hash)?;
+        self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
+        Some(module)
+    }
+
     /// Drops a module from the in-memory cache (its disk artifact stays).
     pub fn evict(&self, hash: &ModuleHash) {
         self.modules.remove(hash);
@@ -266,7 +278,15 @@ impl Runtime {
 
     /// Runs one invocation in a fresh instance. Never panics on guest
     /// behaviour: every way a guest can fail comes back as a [`Failure`].
-    pub fn execute(
+    ///
+    /// The guest runs inside this future, on the polling thread: a short
+    /// function completes in its first poll. A guest still running at an
+    /// epoch tick yields (to the back of tokio's run queue) and goes on at
+    /// its next poll, so a looping guest takes turns with other work rather
+    /// than holding a worker; past its time limit it is stopped at the next
+    /// tick. Must be polled inside a tokio runtime (WASI host calls and the
+    /// yield use it). Dropping the future stops the guest.
+    pub async fn execute(
         &self,
         module: &LoadedModule,
         invocation: Invocation<'_>,
@@ -298,19 +318,33 @@ impl Runtime {
         );
         let mut store = Store::new(&self.engine, host);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(self.deadline_ticks(limits.timeout));
+        // At every tick: stop the guest once past its deadline, else let
+        // other tasks run before it goes on.
+        store.epoch_deadline_callback(|store| {
+            Ok(if Instant::now() >= store.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
+        store.set_epoch_deadline(1);
 
         let started = Instant::now();
-        let result = module
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| (e, true))
-            .and_then(|instance| {
-                let start = instance
-                    .get_typed_func::<(), ()>(&mut store, "_start")
-                    .map_err(|e| (e, true))?;
-                start.call(&mut store, ()).map_err(|e| (e, false))
-            });
+        let result = async {
+            let instance = module
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (e, true))?;
+            let start = instance
+                .get_typed_func::<(), ()>(&mut store, "_start")
+                .map_err(|e| (e, true))?;
+            start
+                .call_async(&mut store, ())
+                .await
+                .map_err(|e| (e, false))
+        }
+        .await;
         let elapsed = started.elapsed();
         let limiter = &store.data().limiter;
         let (peak, memory_hit) = (limiter.peak as u64, limiter.hit);
@@ -365,13 +399,16 @@ impl Runtime {
         })
     }
 
-    /// Epoch ticks until the deadline: rounded up, plus one because the
-    /// first tick may come at any point of the current interval. A timeout
-    /// thus fires between `timeout` and `timeout + tick`.
-    fn deadline_ticks(&self, timeout: Duration) -> u64 {
-        let tick = self.config.epoch_tick.as_nanos().max(1);
-        let ticks = timeout.as_nanos().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX - 1) + 1
+    /// [`Runtime::execute`] for callers outside an async runtime (tests,
+    /// benchmarks, tools): runs it to completion on this thread, inside
+    /// wasmtime-wasi's shared tokio runtime. Panics if called from a tokio
+    /// worker thread; await [`Runtime::execute`] there.
+    pub fn execute_blocking(
+        &self,
+        module: &LoadedModule,
+        invocation: Invocation<'_>,
+    ) -> Result<Outcome, Failure> {
+        wasmtime_wasi::runtime::in_tokio(self.execute(module, invocation))
     }
 }
 

@@ -126,17 +126,30 @@ pub(crate) fn base_config(max_wasm_stack: usize) -> Config {
     config
 }
 
+/// Size of the stack each invocation's guest runs on (a fiber). It holds the
+/// wasm stack (`max_wasm_stack`) plus the host calls made from it, so it is
+/// that plus a fixed margin for wasmtime and wasmtime-wasi frames.
+pub(crate) fn fiber_stack_size(max_wasm_stack: usize) -> usize {
+    max_wasm_stack + (1 << 20)
+}
+
 /// The engine configuration for serving: the base configuration plus the
-/// pooling allocator with every pool size set explicitly.
+/// pooling allocator with every pool size set explicitly, and fiber stacks
+/// for async execution. Guests run as futures on the edge's async workers (no hand-off
+/// to a blocking thread per request): a guest yields its worker at every
+/// epoch tick, and its host calls (`poll_oneoff` sleeps) await instead of
+/// blocking a thread.
 pub(crate) fn serving_config(cfg: &RuntimeConfig) -> Config {
     let mut config = base_config(cfg.max_wasm_stack);
+    config.async_stack_size(fiber_stack_size(cfg.max_wasm_stack));
     if cfg.pooling {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(cfg.max_instances)
             .total_memories(cfg.max_instances)
             .total_tables(cfg.max_instances)
             .total_component_instances(0)
-            .total_stacks(0)
+            // One fiber stack per invocation, as many as instances.
+            .total_stacks(cfg.max_instances)
             .max_memories_per_module(1)
             .max_tables_per_module(1)
             .table_elements(MAX_TABLE_ELEMENTS)
@@ -182,7 +195,7 @@ pub(crate) fn summarize(cfg: &RuntimeConfig) -> String {
 /// `poll_oneoff` bounded by the invocation's deadline (see `poll`).
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)?;
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut HostState| &mut s.wasi)?;
     crate::poll::shadow_poll_oneoff(&mut linker)?;
     Ok(linker)
 }

@@ -429,7 +429,7 @@ fn huge_args_and_env_fail_inside_a_small_guest() {
         .map(|i| (format!("K{i}"), "v".repeat(200)))
         .collect();
     let started = Instant::now();
-    let result = rt.execute(
+    let result = rt.execute_blocking(
         &module,
         aether_runtime::Invocation {
             name: "f",

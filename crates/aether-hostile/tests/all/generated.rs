@@ -63,7 +63,7 @@ fn wasm_smith_modules_never_take_the_host_down() {
         .load(ModuleHash::of(&echo), || Ok(echo))
         .expect("echo loads");
     let out = rt
-        .execute(
+        .execute_blocking(
             &module,
             Invocation {
                 name: "echo",

@@ -166,7 +166,7 @@ fn args_and_env_are_visible_to_the_guest() {
     let args = vec!["--a".to_owned(), "b".to_owned()];
     let env = vec![("K".to_owned(), "V".to_owned())];
     let out = rt
-        .execute(
+        .execute_blocking(
             &module,
             aether_runtime::Invocation {
                 name: "f",

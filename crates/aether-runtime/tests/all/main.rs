@@ -36,7 +36,7 @@ pub fn run_with(
     stdin: &str,
     limits: Limits,
 ) -> Result<Outcome, Failure> {
-    rt.execute(
+    rt.execute_blocking(
         module,
         Invocation {
             name: "test",

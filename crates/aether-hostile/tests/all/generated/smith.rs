@@ -239,7 +239,7 @@ pub fn run(rt: &Runtime, module: &Generated, tally: &mut Tally) {
     };
     let env = [("AETHER".to_owned(), "generated".to_owned())];
     let started = Instant::now();
-    let result = rt.execute(
+    let result = rt.execute_blocking(
         &loaded,
         Invocation {
             name: "generated",
