@@ -217,17 +217,14 @@ async fn run_function(
     }
 }
 
+/// A module ready to run, and where it came from.
+type Loaded = (Arc<aether_runtime::LoadedModule>, ModuleSource);
+
 /// A module not in memory: from the disk artifact or compiled (blocking).
 fn load_blocking(
     state: &AppState,
     entry: Arc<FunctionEntry>,
-) -> Result<
-    (
-        Arc<FunctionEntry>,
-        (Arc<aether_runtime::LoadedModule>, ModuleSource),
-    ),
-    ApiError,
-> {
+) -> Result<(Arc<FunctionEntry>, Loaded), ApiError> {
     let load =
         |entry: &FunctionEntry| crate::telemetry::load_module(state, entry.hash, &entry.path);
     match load(&entry) {

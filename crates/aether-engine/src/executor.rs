@@ -1,13 +1,29 @@
 //! Execution slots: at most `max_concurrency` executions at once, with at
 //! most `max_queue` requests waiting; beyond that requests are shed with 503
-//! `overloaded`. An execution is its own tokio task: guests run as futures
-//! on the async workers (wasmtime's async API; a guest yields at every
-//! epoch tick), so a short function costs no thread hand-off.
+//! `overloaded`.
+//!
+//! An execution is its own tokio task, and guests run as futures
+//! (wasmtime's async API), so a short function runs to the end in its first
+//! poll on the async worker that took the request: no thread hand-off.
+//! A guest still running at its first epoch tick (a long computation, an
+//! endless loop, a sleep) is moved to the *long lane*: a second tokio
+//! runtime whose threads run at a lower OS priority (nice
+//! [`LONG_LANE_NICE`]), where it goes on yielding at every tick. Short
+//! requests therefore never queue behind a long guest's time slices on
+//! the request workers, and long guests use the CPU that short ones leave
+//! (the way an OS scheduler favours interactive work over batch work).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 
 use tokio::sync::Semaphore;
+
+/// OS priority (nice) of the long lane's threads: weight 110 against 1024
+/// for the request workers, so a long guest gets about a tenth of a core
+/// when requests need the CPU, and any CPU left idle.
+pub const LONG_LANE_NICE: i32 = 10;
 
 /// The queue is full.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +53,50 @@ pub struct Executor {
     max_concurrency: usize,
     max_queue: usize,
     waiting: AtomicUsize,
+    long_lane: LongLane,
+}
+
+/// The runtime long-running jobs move to; shut down without waiting when
+/// dropped (dropping a tokio runtime from async code would panic).
+#[derive(Debug)]
+struct LongLane(Option<tokio::runtime::Runtime>);
+
+impl LongLane {
+    fn start(threads: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("aether-long")
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build()?;
+        Ok(LongLane(Some(runtime)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the long lane lives as long as its executor")
+            .handle()
+    }
+}
+
+impl Drop for LongLane {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Lowers the calling thread's OS priority to [`LONG_LANE_NICE`]. A failure
+/// leaves the lane at normal priority (still off the request workers).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), LONG_LANE_NICE)
+    {
+        tracing::warn!(error = %e, "cannot lower the priority of a long-lane thread");
+    }
 }
 
 struct Waiting<'a>(&'a AtomicUsize);
@@ -48,14 +108,17 @@ impl Drop for Waiting<'_> {
 }
 
 impl Executor {
-    /// An executor with `max_concurrency` slots and `max_queue` waiters.
-    pub fn new(max_concurrency: usize, max_queue: usize) -> Self {
-        Executor {
+    /// An executor with `max_concurrency` slots and `max_queue` waiters;
+    /// starts the long lane's threads (one per core).
+    pub fn new(max_concurrency: usize, max_queue: usize) -> std::io::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Executor {
             permits: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
             max_queue,
             waiting: AtomicUsize::new(0),
-        }
+            long_lane: LongLane::start(threads)?,
+        })
     }
 
     /// Executions running now.
@@ -68,9 +131,10 @@ impl Executor {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Runs `job` as its own task once a slot is free. If the caller goes
-    /// away (client disconnect) the job still finishes and only then frees
-    /// its slot, so disconnects cannot exceed the bound.
+    /// Runs `job` as its own task once a slot is free: first polled on the
+    /// current worker, then, if not finished, on the long lane. If the
+    /// caller goes away (client disconnect) the job still finishes and only
+    /// then frees its slot, so disconnects cannot exceed the bound.
     pub async fn run<F>(&self, job: F) -> Result<F::Output, ExecError>
     where
         F: Future + Send + 'static,
@@ -95,11 +159,19 @@ impl Executor {
                     .map_err(|e| ExecError::Panicked(e.to_string()))?
             }
         };
+        let long_lane = self.long_lane.handle().clone();
         tokio::spawn(async move {
             let _permit = permit;
-            job.await
+            let mut job: Pin<Box<F>> = Box::pin(job);
+            if let Poll::Ready(value) =
+                std::future::poll_fn(|cx| Poll::Ready(job.as_mut().poll(cx))).await
+            {
+                return Ok(value);
+            }
+            long_lane.spawn(job).await
         })
         .await
+        .map_err(|e| ExecError::Panicked(e.to_string()))?
         .map_err(|e| ExecError::Panicked(e.to_string()))
     }
 }
@@ -111,7 +183,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sheds_load_beyond_the_queue() {
-        let exec = Arc::new(Executor::new(1, 1));
+        let exec = Arc::new(Executor::new(1, 1).unwrap());
         let (release, gate) = oneshot::channel::<()>();
         // Occupies the only slot until released.
         let busy = {
@@ -138,5 +210,36 @@ mod tests {
         busy.await.unwrap().unwrap();
         assert_eq!(queued.await.unwrap().unwrap(), 7);
         assert_eq!(exec.waiting(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_finishes_in_its_first_poll_stays_on_the_request_worker() {
+        let exec = Executor::new(4, 4).unwrap();
+        let thread = exec
+            .run(async { std::thread::current().name().map(str::to_owned) })
+            .await
+            .unwrap();
+        assert_ne!(thread.as_deref(), Some("aether-long"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_still_running_after_its_first_poll_moves_to_the_low_priority_lane() {
+        let exec = Executor::new(4, 4).unwrap();
+        let (thread, nice) = exec
+            .run(async {
+                tokio::task::yield_now().await;
+                let nice =
+                    rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+                (std::thread::current().name().map(str::to_owned), nice)
+            })
+            .await
+            .unwrap();
+        assert_eq!(thread.as_deref(), Some("aether-long"));
+        assert_eq!(
+            nice, LONG_LANE_NICE,
+            "long-lane threads run at lower priority"
+        );
+        assert_eq!(exec.running(), 0, "the slot is free again");
     }
 }

@@ -94,7 +94,8 @@ impl AppState {
             event_rx: std::sync::Mutex::new(event_rx),
             runtime,
             registry,
-            executor: Executor::new(config.max_concurrency, config.max_queue),
+            executor: Executor::new(config.max_concurrency, config.max_queue)
+                .map_err(io("cannot start the long-lane threads".into()))?,
             config,
             node_id,
             started: Instant::now(),

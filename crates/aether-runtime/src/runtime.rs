@@ -280,12 +280,13 @@ impl Runtime {
     /// behaviour: every way a guest can fail comes back as a [`Failure`].
     ///
     /// The guest runs inside this future, on the polling thread: a short
-    /// function completes in its first poll. A guest still running at an
-    /// epoch tick yields (to the back of tokio's run queue) and goes on at
-    /// its next poll, so a looping guest takes turns with other work rather
-    /// than holding a worker; past its time limit it is stopped at the next
-    /// tick. Must be polled inside a tokio runtime (WASI host calls and the
-    /// yield use it). Dropping the future stops the guest.
+    /// function completes in its first poll. A guest still running after a
+    /// whole epoch tick yields at every tick (to the back of tokio's run
+    /// queue) and goes on at its next poll, so a looping guest takes turns
+    /// with other work rather than holding a worker; past its time limit it
+    /// is stopped at the next tick. Must be polled inside a tokio runtime
+    /// (WASI host calls and the yield use it). Dropping the future stops
+    /// the guest.
     pub async fn execute(
         &self,
         module: &LoadedModule,
@@ -327,7 +328,11 @@ impl Runtime {
                 UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
             })
         });
-        store.set_epoch_deadline(1);
+        // The first check comes at the second tick, after at least one
+        // whole tick of running: a short guest that happens to start just
+        // before a tick is not mistaken for a long one (an executor may
+        // treat a guest that yields as long-running).
+        store.set_epoch_deadline(2);
 
         let started = Instant::now();
         let result = async {
