@@ -5,7 +5,7 @@
 //! - **on**: metrics recorder, request-id + span middleware, and a JSON
 //!   tracing subscriber with the binary's default filter (`info`, with
 //!   `wasmtime_wasi` at `warn`: what a production edge runs), and
-//! - **off**: `AppState::new_without_telemetry` (no recorder, no
+//! - **off**: `AppState` with `telemetry = false` (no recorder, no
 //!   middleware) and the subscriber's filter set to `off`.
 //!
 //! `cargo bench -p aether-engine --bench observability [-- SECONDS ROUNDS CONCURRENCY]`
@@ -84,13 +84,10 @@ fn main() -> anyhow::Result<()> {
             port: 0,
             func_dir,
             data_dir: root.join("data"),
+            telemetry,
             ..EngineConfig::default()
         };
-        Ok(if telemetry {
-            AppState::new(config)?
-        } else {
-            AppState::new_without_telemetry(config)?
-        })
+        Ok(AppState::new(config)?)
     };
     let on = aether_engine::app(state("on", !aa)?);
     let off = aether_engine::app(state("off", false)?);

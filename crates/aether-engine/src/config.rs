@@ -76,6 +76,9 @@ pub struct ServerSection {
     pub host: Option<IpAddr>,
     /// Port to bind.
     pub port: Option<u16>,
+    /// Metrics and request ids (`GET /metrics`, `x-request-id`); on unless
+    /// `false`.
+    pub telemetry: Option<bool>,
 }
 
 /// `[runtime]` table; sizes and durations are human strings.
@@ -170,6 +173,10 @@ pub struct Flags {
     /// Log format: `text` or `json`.
     #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Turn off metrics and request ids: no `GET /metrics` (404), no
+    /// `x-request-id` header. Logging is set apart by `RUST_LOG`.
+    #[arg(long, env = "AETHER_NO_TELEMETRY")]
+    pub no_telemetry: bool,
 }
 
 /// The effective configuration.
@@ -197,6 +204,8 @@ pub struct EngineConfig {
     pub scan_interval: Duration,
     /// Explicit node id, if configured.
     pub node_id: Option<String>,
+    /// Metrics (`GET /metrics`) and request ids; on by default.
+    pub telemetry: bool,
     /// Control plane base URL; `None` = standalone.
     pub control_url: Option<String>,
     /// Node token for edge↔control traffic.
@@ -257,6 +266,7 @@ impl Default for EngineConfig {
             max_queue: DEFAULT_MAX_QUEUE,
             scan_interval: DEFAULT_SCAN_INTERVAL,
             node_id: None,
+            telemetry: true,
             control_url: None,
             node_token: None,
             advertise_url: None,
@@ -311,6 +321,7 @@ impl EngineConfig {
             .unwrap_or(cfg.max_concurrency);
         cfg.max_queue = flags.max_queue.or(rt.max_queue).unwrap_or(cfg.max_queue);
         cfg.node_id = flags.node_id.clone().or(file.node_id);
+        cfg.telemetry = !flags.no_telemetry && file.server.telemetry.unwrap_or(true);
         let ctl = &file.control;
         cfg.control_url =
             pick(&flags.control_url, &ctl.url).map(|u| u.trim_end_matches('/').to_owned());
@@ -408,6 +419,7 @@ mod tests {
             [server]
             host = "0.0.0.0"
             port = 8000
+            telemetry = false
             [runtime]
             exec_timeout = "500ms"
             memory_limit = "32MiB"
@@ -426,6 +438,14 @@ mod tests {
         assert_eq!(cfg.limits.timeout, Duration::from_millis(500));
         assert_eq!(cfg.limits.memory_bytes, 32 << 20);
         assert_eq!(cfg.cache_size, 7);
+        assert!(!cfg.telemetry);
+        assert!(EngineConfig::load(&Flags::default()).unwrap().telemetry);
+        let off = EngineConfig::load(&Flags {
+            no_telemetry: true,
+            ..Flags::default()
+        })
+        .unwrap();
+        assert!(!off.telemetry);
     }
 
     #[test]

@@ -52,19 +52,11 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Creates the runtime, the registry over `func_dir`, the node id and
-    /// this edge's metrics recorder.
+    /// Creates the runtime, the registry over `func_dir`, the node id and,
+    /// when `config.telemetry` is on, this edge's metrics recorder (without
+    /// it: no metrics, request ids or request spans).
     pub fn new(config: EngineConfig) -> Result<Self, StartError> {
-        Self::build(config, true)
-    }
-
-    /// Like [`AppState::new`] but without metrics, request ids or request
-    /// spans: the baseline of the observability overhead benchmark.
-    pub fn new_without_telemetry(config: EngineConfig) -> Result<Self, StartError> {
-        Self::build(config, false)
-    }
-
-    fn build(config: EngineConfig, telemetry: bool) -> Result<Self, StartError> {
+        let telemetry = config.telemetry;
         let io = |what: String| move |source| StartError::Io { what, source };
         std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
             "cannot create data dir {}",

@@ -278,3 +278,29 @@ async fn every_exported_and_dashboard_metric_is_documented() {
     );
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn with_telemetry_off_functions_run_and_there_are_no_metrics_or_request_ids() {
+    let edge = TestEdge::start_with(|c| c.telemetry = false).await;
+    edge.install_wat("echo", ECHO);
+    let r = edge
+        .client
+        .post(format!("{}/execute", edge.url))
+        .json(&serde_json::json!({"function": "echo", "stdin": "still served"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-request-id").is_none());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["output"], "still served");
+    let r = edge
+        .client
+        .get(format!("{}/metrics", edge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
