@@ -80,10 +80,16 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
+    ///
+    /// When it returns, every task it started has ended and no store
+    /// operation is running: the store is closed as soon as the caller drops
+    /// its own [`AppState`] clones, so the database can be reopened, copied
+    /// or backed up right away.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let state = self.state.clone();
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
         let upkeep = tokio::spawn(crate::telemetry::upkeep_loop(self.state.clone()));
         let result = aether_http::serve(
@@ -94,8 +100,13 @@ impl Server {
         )
         .await
         .map_err(ServeError::Serve);
+        // An aborted task drops its state clone only when it is polled
+        // again, on some worker, after `abort` returns: wait for that.
         notifier.abort();
         upkeep.abort();
+        let _ = notifier.await;
+        let _ = upkeep.await;
+        state.store_operations_finished().await;
         result
     }
 }

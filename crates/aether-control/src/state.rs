@@ -97,6 +97,10 @@ impl From<&Config> for Settings {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// Held shared by every store operation run by [`AppState::blocking`]
+    /// until it ends, even when its caller was dropped (a blocking thread
+    /// cannot be cancelled); taken exclusively to wait for all of them.
+    store_operations: Arc<tokio::sync::RwLock<()>>,
     settings: Settings,
     auth: Auth,
     changes: broadcast::Sender<Change>,
@@ -129,6 +133,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                store_operations: Arc::default(),
                 settings: Settings::from(config),
                 auth: Auth::new(config.admin_token.as_ref(), config.node_token.as_ref()),
                 changes,
@@ -205,9 +210,22 @@ impl AppState {
         F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| ApiError::internal("running a store task", e))?
-            .map_err(ApiError::from)
+        let running = self.inner.store_operations.clone().read_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let result = f(store.as_ref());
+            // The store first: the permit says the store is no longer held.
+            drop(store);
+            drop(running);
+            result
+        })
+        .await
+        .map_err(|e| ApiError::internal("running a store task", e))?
+        .map_err(ApiError::from)
+    }
+
+    /// Waits until every store operation started by [`Self::blocking`] has
+    /// ended and dropped its handle on the store.
+    pub async fn store_operations_finished(&self) {
+        let _all = self.inner.store_operations.write().await;
     }
 }

@@ -118,12 +118,23 @@ fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, S
 impl RedbStore {
     /// Opens (creating if needed) the database and blob directory, then
     /// removes blobs and temporary files left unreferenced by a crash.
+    ///
+    /// An existing database is checked first (every page of its committed
+    /// trees, on a copy in memory): a damaged one is refused with
+    /// [`StoreError::Damaged`] and left exactly as it was, with the blob
+    /// directory untouched.
     pub fn open(options: StoreOptions) -> Result<Self, StoreError> {
         if let Some(parent) = options.db_path.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::io("creating database directory", parent, e))?;
+        }
+        match std::fs::metadata(&options.db_path) {
+            Ok(meta) if meta.len() > 0 => crate::integrity::check(&options.db_path)?,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("checking database", &options.db_path, e)),
         }
         let db = Database::create(&options.db_path)?;
         let blobs = BlobDir::open(&options.blob_dir)?;
@@ -862,5 +873,117 @@ mod tests {
             assert!(store.read_blob(&version.sha256).is_ok());
         }
         assert_eq!(store.collect_garbage().unwrap().blobs_missing, 0);
+    }
+
+    #[test]
+    fn a_database_open_elsewhere_is_refused_as_open_not_as_damaged() {
+        let f = Fixture::new();
+        let _first = f.open();
+        let second = RedbStore::open(f.options.clone());
+        assert!(
+            matches!(
+                second,
+                Err(StoreError::Database(redb::Error::DatabaseAlreadyOpen))
+            ),
+            "{second:?}"
+        );
+    }
+
+    /// Everything a store holds, for comparing a reopened one with it.
+    fn contents(
+        store: &RedbStore,
+    ) -> (
+        Vec<Option<FunctionRecord>>,
+        Vec<NodeRecord>,
+        Vec<EventRecord>,
+    ) {
+        let functions = ["a", "b", "c"]
+            .iter()
+            .map(|name| store.function(name).unwrap())
+            .collect();
+        let all = EventQuery {
+            since: 0,
+            limit: usize::MAX,
+            function: None,
+        };
+        (
+            functions,
+            store.nodes().unwrap(),
+            store.events(&all).unwrap(),
+        )
+    }
+
+    // Regression: a damaged page either panicked inside redb at open, or
+    // was found only after the open had marked the file in use (a header
+    // write) and committed to it, or went unnoticed until a read hit it
+    // (which of these depended on the page and on debug or release builds).
+    #[test]
+    fn any_damaged_page_is_refused_without_a_write_or_opens_with_everything() {
+        let f = Fixture::new();
+        let expected = {
+            let store = f.open();
+            for name in ["a", "b", "c"] {
+                store
+                    .deploy(name, name.as_bytes(), &DeploySpec::default())
+                    .unwrap();
+                store
+                    .upsert_node(NodeHeartbeat {
+                        node_id: format!("edge-{name}"),
+                        url: "http://127.0.0.1:9091".into(),
+                        functions: BTreeMap::new(),
+                    })
+                    .unwrap();
+            }
+            for _ in 0..50 {
+                store.append_events(vec![event("e", Some("a"))]).unwrap();
+            }
+            contents(&store)
+        };
+        let original = std::fs::read(&f.options.db_path).unwrap();
+        type Damage = fn(&mut [u8]);
+        let damages: [(&str, Damage); 2] = [
+            ("overwritten", |page| page.fill(0x5A)),
+            ("one bit flipped", |page| page[page.len() / 2] ^= 0x10),
+        ];
+        let (mut refused, mut opened) = (0, 0);
+        for page in 0..original.len() / 4096 {
+            for (what, damage) in damages {
+                let mut bytes = original.clone();
+                damage(&mut bytes[page * 4096..(page + 1) * 4096]);
+                std::fs::write(&f.options.db_path, &bytes).unwrap();
+                match RedbStore::open(f.options.clone()) {
+                    Err(e) => {
+                        assert!(
+                            matches!(e, StoreError::Damaged { .. }),
+                            "page {page} {what}: {e}"
+                        );
+                        assert!(
+                            std::fs::read(&f.options.db_path).unwrap() == bytes,
+                            "page {page} {what}: refused, but the file was written"
+                        );
+                        refused += 1;
+                    }
+                    Ok(store) => {
+                        assert!(
+                            contents(&store) == expected,
+                            "page {page} {what}: opened with other contents"
+                        );
+                        opened += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            refused > 0 && opened > 0,
+            "{refused} refused, {opened} opened"
+        );
+        for name in ["a", "b", "c"] {
+            assert!(
+                f.options
+                    .blob_dir
+                    .join(format!("{}.wasm", sha256_hex(name.as_bytes())))
+                    .exists()
+            );
+        }
     }
 }

@@ -43,6 +43,15 @@ pub enum StoreError {
     /// The embedded database failed.
     #[error("database: {0}")]
     Database(#[from] redb::Error),
+    /// The database file failed the integrity check at open; it was not
+    /// opened for writing and is exactly as it was.
+    #[error("database {path} is damaged and was left as it is: {source}")]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What the check found.
+        source: redb::DatabaseError,
+    },
     /// A stored record could not be decoded.
     #[error("corrupt record in table {table}: {source}")]
     Corrupt {

@@ -12,6 +12,7 @@
 mod blob;
 mod embedded;
 mod error;
+mod integrity;
 mod record;
 
 pub use embedded::{DEFAULT_EVENT_RETENTION, RedbStore, StoreOptions};

@@ -102,3 +102,26 @@ async fn restart_keeps_functions_versions_nodes_and_events() {
     assert_eq!(r.json::<Value>().await.unwrap()["last_id"], 3);
     s.stop().await;
 }
+
+// Regression: `Server::run` returned while the background tasks it had
+// aborted (and a store operation they had started) still held the store,
+// which was then closed later on a runtime thread, with a commit and a
+// header write: a restart in the same process could find the database
+// still open, and a copy taken right after a stop could be torn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_is_closed_when_stop_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    for i in 0..20 {
+        let s = TestServer::start_config(config.clone()).await;
+        let r = s.deploy("f", &command(&i.to_string()), None).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        s.stop().await;
+        // Opened at once, without giving the runtime a chance to catch up.
+        let reopened = aether_store::RedbStore::open(aether_store::StoreOptions::new(
+            &config.db_path,
+            &config.blob_dir,
+        ));
+        assert!(reopened.is_ok(), "stop {i}: {:?}", reopened.err());
+    }
+}
