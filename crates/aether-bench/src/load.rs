@@ -75,7 +75,7 @@ impl Options {
                 other => bail!(
                     "unknown option {other}; usage: aether-bench load [--wrk PATH] [--duration SECS] \
                      [--concurrency 1,16,64] [--wasmtime PATH --component WASM] [--out BENCHMARKS.md] \
-                     [--only static,wasmtime,hello,json,loop,control,churn]"
+                     [--only static,wasmtime,hello,json,loop,control,telemetry,churn]"
                 ),
             }
         }
@@ -565,6 +565,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await?;
     }
 
+    // Telemetry on vs off, side by side in alternating rounds.
+    let mut telemetry_note = None;
+    if o.wants("telemetry") {
+        telemetry_note = Some(telemetry_overhead(&o, &mut rows, dir, &hello, &hello_lua).await?);
+    }
+
     // Cache churn: 1000 functions, a cache of 100, artifacts on disk.
     if o.wants("churn") {
         let edge_dir = dir.join("churn-edge");
@@ -596,7 +602,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await?;
     }
 
-    let section = render(&o, &rows, wasmtime_version.as_deref());
+    let mut section = render(&o, &rows, wasmtime_version.as_deref());
+    if let Some(note) = telemetry_note {
+        section.push('\n');
+        section.push_str(&note);
+    }
     println!("\n{section}");
     if let Some(out) = &o.out {
         write_section(out, &section)?;
@@ -637,6 +647,140 @@ async fn loop_mix(
         tokio::time::sleep(Duration::from_millis(3500)).await;
     }
     Ok(())
+}
+
+/// CPU time (user + system, all threads) the process `pid` has used.
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may
+    // contain spaces: state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("bad /proc stat line")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(i - 3).context("short /proc stat line")?.parse()?)
+    };
+    let per_second: u64 = command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100);
+    let total = ticks(14)? + ticks(15)?;
+    Ok(Duration::from_secs_f64(total as f64 / per_second as f64))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// hello_world on two edges that differ only in telemetry: one as shipped
+/// (metrics, request ids, logging at `info`), one with `--no-telemetry`
+/// and `RUST_LOG=off`. Alternating rounds at c=16 (the order flips every
+/// round so drift on a shared machine hits both sides alike); adds the
+/// median rows and returns a paragraph with the paired differences in
+/// throughput and in the edge's own CPU time per request.
+async fn telemetry_overhead(
+    o: &Options,
+    rows: &mut Vec<Row>,
+    dir: &Path,
+    hello: &[u8],
+    hello_lua: &Path,
+) -> anyhow::Result<String> {
+    const ON: &str = "aether hello_world, telemetry on";
+    const OFF: &str = "aether hello_world, telemetry off";
+    const C: u32 = 16;
+    let rounds = if o.duration <= 1 { 2 } else { 6 };
+    let mut edges = Vec::new();
+    for (name, args, log) in [("on", &[][..], "info"), ("off", &["--no-telemetry"][..], "off")] {
+        let edge_dir = dir.join(format!("telemetry-{name}"));
+        let funcs = edge_dir.join("functions");
+        std::fs::create_dir_all(&funcs)?;
+        std::fs::write(funcs.join("hello_world.wasm"), hello)?;
+        let edge = aether_e2e::start_standalone_edge_env(
+            &edge_dir,
+            free_port(),
+            args,
+            &[("RUST_LOG", log.to_owned())],
+        )
+        .await?;
+        check_execute(
+            &edge.url,
+            json!({"function": "hello_world", "input": {"msg": HELLO_MSG}}),
+            Some(HELLO_MSG),
+        )
+        .await?;
+        wrk(o, &edge.url, hello_lua, C, 1).await?;
+        edges.push(edge);
+    }
+    // Per side: points, and CPU microseconds per request.
+    let mut points: [Vec<Point>; 2] = [Vec::new(), Vec::new()];
+    let mut cpu_us: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let edge = &edges[side];
+            let pid = edge.pid().context("edge exited")?;
+            let before = cpu_time(pid)?;
+            let point = wrk(o, &edge.url, hello_lua, C, o.duration).await?;
+            let used = cpu_time(pid)? - before;
+            cpu_us[side].push(used.as_secs_f64() * 1e6 / point.requests.max(1) as f64);
+            points[side].push(point);
+        }
+    }
+    let mut paired: Vec<f64> = points[0]
+        .iter()
+        .zip(&points[1])
+        .map(|(on, off)| (on.rps / off.rps - 1.0) * 100.0)
+        .collect();
+    let mut paired_cpu: Vec<f64> = cpu_us[0]
+        .iter()
+        .zip(&cpu_us[1])
+        .map(|(on, off)| (on / off - 1.0) * 100.0)
+        .collect();
+    for (side, scenario) in [(0, ON), (1, OFF)] {
+        let ps = &points[side];
+        let pick = |f: fn(&Point) -> f64| median(&mut ps.iter().map(f).collect::<Vec<_>>());
+        let point = Point {
+            requests: ps.iter().map(|p| p.requests).sum(),
+            rps: pick(|p| p.rps),
+            p50_us: pick(|p| p.p50_us),
+            p99_us: pick(|p| p.p99_us),
+            errors: ps.iter().map(|p| p.errors).sum(),
+        };
+        print_row(scenario, C, &point);
+        rows.push(Row {
+            scenario,
+            concurrency: C,
+            point,
+        });
+    }
+    let list = |v: &[f64], unit: &str| {
+        v.iter()
+            .map(|x| format!("{x:+.1}{unit}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let note = format!(
+        "Telemetry overhead through sockets (the two `telemetry` rows): {rounds} alternating \
+         rounds of {} s at c={C} against two edges that differ only in telemetry — as shipped \
+         (metrics, request ids, logs at `info`) vs `--no-telemetry` with `RUST_LOG=off`. \
+         Throughput on vs off per round: {} (median {:+.1} %). The edge's own CPU time per \
+         request (from /proc, all threads): on {:.1} µs, off {:.1} µs (medians); paired \
+         per round: {} (median {:+.1} %).\n",
+        o.duration,
+        list(&paired, " %"),
+        median(&mut paired),
+        median(&mut cpu_us[0].clone()),
+        median(&mut cpu_us[1].clone()),
+        list(&paired_cpu, " %"),
+        median(&mut paired_cpu),
+    );
+    println!("{note}");
+    Ok(note)
 }
 
 fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {

@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
         cli.log_format.parse::<LogFormat>()
     };
     match format {
-        Ok(format) => aether_http::logging::init(format, "info"),
+        Ok(format) => aether_http::logging::init(format, "info", &[]),
         Err(e) => {
             eprintln!("aether-control: --log-format: {e}");
             return ExitCode::FAILURE;

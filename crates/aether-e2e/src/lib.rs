@@ -108,6 +108,11 @@ impl Process {
         }
     }
 
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -312,12 +317,23 @@ pub async fn start_standalone_edge_with(
     port: u16,
     extra_args: &[&str],
 ) -> anyhow::Result<Process> {
+    start_standalone_edge_env(dir, port, extra_args, &[]).await
+}
+
+/// [`start_standalone_edge_with`] with extra environment variables (e.g.
+/// `RUST_LOG`, `info` unless given).
+pub async fn start_standalone_edge_env(
+    dir: &Path,
+    port: u16,
+    extra_args: &[&str],
+    envs: &[(&str, String)],
+) -> anyhow::Result<Process> {
     let mut args = edge_args(dir, port)?;
     args.extend(extra_args.iter().map(|a| (*a).to_owned()));
     let p = Process::spawn(
         "aether-engine",
         &args,
-        &[],
+        envs,
         dir.join("edge.log"),
         format!("http://127.0.0.1:{port}"),
     )?;

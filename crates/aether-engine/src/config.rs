@@ -175,7 +175,11 @@ pub struct Flags {
     pub log_format: String,
     /// Turn off metrics and request ids: no `GET /metrics` (404), no
     /// `x-request-id` header. Logging is set apart by `RUST_LOG`.
-    #[arg(long, env = "AETHER_NO_TELEMETRY")]
+    #[arg(
+        long,
+        env = "AETHER_NO_TELEMETRY",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_telemetry: bool,
 }
 

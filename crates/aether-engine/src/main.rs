@@ -14,7 +14,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    aether_http::logging::init(format, aether_engine::telemetry::DEFAULT_LOG_FILTER);
+    aether_http::logging::init(
+        format,
+        aether_engine::telemetry::DEFAULT_LOG_FILTER,
+        aether_engine::telemetry::QUIET_SPAN_TARGETS,
+    );
     match run(flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -493,6 +493,10 @@ where
 /// hot path that tells an operator nothing.
 pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn";
 
+/// Targets whose spans are off unless `RUST_LOG` names them (see
+/// `aether_http::logging::init`): wasmtime-wasi's per-host-call spans.
+pub const QUIET_SPAN_TARGETS: &[&str] = &["wasmtime_wasi"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

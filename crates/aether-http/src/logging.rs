@@ -28,15 +28,42 @@ impl std::str::FromStr for LogFormat {
 
 /// Installs the global tracing subscriber: filter from `RUST_LOG`, or
 /// `default_filter` when it is unset or invalid, lines on stdout in
-/// `format`.
-pub fn init(format: LogFormat, default_filter: &str) {
+/// `format`. Spans of the targets in `quiet_span_targets` are never
+/// created unless `RUST_LOG` names the target: wasmtime-wasi wraps every
+/// WASI host call in an `info` span, so a plain `RUST_LOG=info` would
+/// otherwise build a span per host call on the hot path (−10 % hello_world
+/// throughput, BENCHMARKS.md) for lines nobody asked for.
+pub fn init(format: LogFormat, default_filter: &str, quiet_span_targets: &'static [&'static str]) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let rust_log = std::env::var("RUST_LOG").ok();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let quiet = quiet_targets(rust_log.as_deref(), quiet_span_targets);
+    // A static filter: wasmtime-wasi's span call sites are switched off
+    // once (cached interest), not checked per call.
+    let quiet_spans = (!quiet.is_empty()).then(|| {
+        tracing_subscriber::filter::filter_fn(move |meta| {
+            !(meta.is_span() && quiet.iter().any(|t| meta.target().starts_with(t)))
+        })
+    });
+    let registry = tracing_subscriber::registry().with(filter).with(quiet_spans);
     match format {
-        LogFormat::Json => builder.json().with_span_list(false).init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().with_span_list(false))
+            .init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
     }
+}
+
+/// The targets of `candidates` that `rust_log` does not name.
+fn quiet_targets(rust_log: Option<&str>, candidates: &[&'static str]) -> Vec<&'static str> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|t| !rust_log.is_some_and(|l| l.contains(t)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -49,5 +76,13 @@ mod tests {
         assert_eq!("text".parse::<LogFormat>(), Ok(LogFormat::Text));
         let err = "yaml".parse::<LogFormat>().unwrap_err();
         assert!(err.contains("yaml") && err.contains("json"), "{err}");
+    }
+
+    #[test]
+    fn host_call_spans_stay_off_unless_rust_log_names_their_target() {
+        let quiet = ["wasmtime_wasi"];
+        assert_eq!(quiet_targets(None, &quiet), ["wasmtime_wasi"]);
+        assert_eq!(quiet_targets(Some("debug"), &quiet), ["wasmtime_wasi"]);
+        assert!(quiet_targets(Some("info,wasmtime_wasi=trace"), &quiet).is_empty());
     }
 }
