@@ -660,7 +660,10 @@ fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
         .context("bad /proc stat line")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(fields.get(i - 3).context("short /proc stat line")?.parse()?)
+        Ok(fields
+            .get(i - 3)
+            .context("short /proc stat line")?
+            .parse()?)
     };
     let per_second: u64 = command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100);
     let total = ticks(14)? + ticks(15)?;
@@ -695,7 +698,10 @@ async fn telemetry_overhead(
     const C: u32 = 16;
     let rounds = if o.duration <= 1 { 2 } else { 6 };
     let mut edges = Vec::new();
-    for (name, args, log) in [("on", &[][..], "info"), ("off", &["--no-telemetry"][..], "off")] {
+    for (name, args, log) in [
+        ("on", &[][..], "info"),
+        ("off", &["--no-telemetry"][..], "off"),
+    ] {
         let edge_dir = dir.join(format!("telemetry-{name}"));
         let funcs = edge_dir.join("functions");
         std::fs::create_dir_all(&funcs)?;

@@ -73,7 +73,11 @@ async fn execute_request(
     *function = Some(entry.clone());
     let job_state = state.clone();
     // A header value clone shares its bytes: no allocation per request.
-    let request_id = headers.get(aether_http::request_id::REQUEST_ID).cloned();
+    // (Without telemetry no middleware vetted the client's id: check it.)
+    let request_id = headers
+        .get(aether_http::request_id::REQUEST_ID)
+        .filter(|id| aether_http::request_id::acceptable(id))
+        .cloned();
     // The execution is its own task: carry the request's id (and its span,
     // when debug logging enabled one) there.
     let job = async move { run_function(&job_state, entry, stdin).await };

@@ -48,10 +48,16 @@ pub fn init(format: LogFormat, default_filter: &str, quiet_span_targets: &'stati
             !(meta.is_span() && quiet.iter().any(|t| meta.target().starts_with(t)))
         })
     });
-    let registry = tracing_subscriber::registry().with(filter).with(quiet_spans);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(quiet_spans);
     match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_span_list(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_span_list(false),
+            )
             .init(),
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
     }
