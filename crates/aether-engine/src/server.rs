@@ -94,8 +94,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Register what func_dir holds before the first request (reading and
+    // hashing files, no compiling), so /health counts them from the start
+    // and a request never races the first scan; compiling them goes on in
+    // the background.
+    let initial = scan_func_dir(&state).await;
     let mut tasks = vec![
-        tokio::spawn(scan_loop(state.clone())),
+        tokio::spawn(scan_loop(state.clone(), initial)),
         tokio::spawn(crate::telemetry::upkeep_loop(state.clone())),
     ];
     if let Some(dist) = state.distribution() {
@@ -153,33 +158,48 @@ fn advertise_url(state: &AppState, local: std::net::SocketAddr) -> String {
     format!("http://{}", std::net::SocketAddr::new(ip, local.port()))
 }
 
-/// Rescans `func_dir` every `scan_interval` and compiles new or changed
-/// modules ahead of their first request.
-async fn scan_loop(state: AppState) {
-    let mut interval = tokio::time::interval(state.config().scan_interval);
+/// One scan of `func_dir` (on a blocking thread); logs and returns the
+/// new or changed functions, to be compiled.
+async fn scan_func_dir(state: &AppState) -> Vec<Arc<FunctionEntry>> {
+    let s = state.clone();
+    match tokio::task::spawn_blocking(move || s.registry().scan()).await {
+        Ok(Ok(report)) => {
+            for name in &report.removed {
+                tracing::info!(function = %name, "function removed");
+            }
+            report.updated
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, dir = %state.registry().func_dir().display(), "cannot scan the function directory");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "function directory scan failed");
+            Vec::new()
+        }
+    }
+}
+
+/// Compiles `updated` (the start-up scan's finds), then rescans `func_dir`
+/// every `scan_interval` and compiles new or changed modules ahead of
+/// their first request.
+async fn scan_loop(state: AppState, mut updated: Vec<Arc<FunctionEntry>>) {
+    let period = state.config().scan_interval;
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
         let s = state.clone();
-        let scanned = tokio::task::spawn_blocking(move || {
-            let report = s.registry().scan()?;
-            for entry in &report.updated {
+        let compiled = tokio::task::spawn_blocking(move || {
+            for entry in &updated {
                 precompile(&s, entry);
             }
-            Ok::<_, std::io::Error>(report)
         })
         .await;
-        match scanned {
-            Ok(Ok(report)) => {
-                for name in &report.removed {
-                    tracing::info!(function = %name, "function removed");
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, dir = %state.registry().func_dir().display(), "cannot scan the function directory")
-            }
-            Err(e) => tracing::error!(error = %e, "function directory scan failed"),
+        if let Err(e) = compiled {
+            tracing::error!(error = %e, "compiling scanned functions failed");
         }
+        interval.tick().await;
+        updated = scan_func_dir(&state).await;
     }
 }
 

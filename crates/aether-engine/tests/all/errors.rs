@@ -79,21 +79,11 @@ async fn unknown_function_route_and_method_are_404_404_405() {
     assert_eq!((status, code(&resp)), (404, "function_not_found"));
     assert!(resp["error"]["message"].as_str().unwrap().contains("nope"));
 
-    let resp = edge
-        .client
-        .get(format!("{}/nothing", edge.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = edge.get("/nothing").await;
     assert_eq!(resp.status(), 404);
     assert_eq!(code(&resp.json().await.unwrap()), "not_found");
 
-    let resp = edge
-        .client
-        .get(format!("{}/execute", edge.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = edge.get("/execute").await;
     assert_eq!(resp.status(), 405);
     assert_eq!(code(&resp.json().await.unwrap()), "method_not_allowed");
     assert_still_serves(&edge).await;

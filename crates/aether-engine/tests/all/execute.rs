@@ -75,15 +75,7 @@ async fn health_reports_node_functions_and_cache() {
     edge.install_wat("echo", ECHO);
     let (status, answer) = edge.execute(json!({"function":"echo"})).await;
     assert_eq!(status, 200, "{answer}");
-    let body: serde_json::Value = edge
-        .client
-        .get(format!("{}/health", edge.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = edge.get("/health").await.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert!(body["node_id"].as_str().unwrap().starts_with("edge-"));
     assert_eq!(body["functions"], 1);
@@ -94,6 +86,24 @@ async fn health_reports_node_functions_and_cache() {
         "execute: {answer}; health: {body}"
     );
     assert!(body["uptime_s"].is_u64());
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn functions_already_in_func_dir_are_counted_from_the_first_request() {
+    let dirs = tempfile::TempDir::new().unwrap();
+    let func_dir = dirs.path().join("functions");
+    std::fs::create_dir_all(&func_dir).unwrap();
+    for name in ["a", "b", "c"] {
+        std::fs::write(
+            func_dir.join(format!("{name}.wasm")),
+            wat::parse_str(ECHO).unwrap(),
+        )
+        .unwrap();
+    }
+    let edge = TestEdge::start_in(dirs.path(), |_| {}).await;
+    let body: serde_json::Value = edge.get("/health").await.json().await.unwrap();
+    assert_eq!(body["functions"], 3, "{body}");
     edge.stop().await;
 }
 

@@ -62,11 +62,8 @@ async fn a_restarted_edge_loads_from_disk_without_recompiling() {
         .await;
     assert_eq!(body["output"], "first");
     let node_id = edge
-        .client
-        .get(format!("{}/health", edge.url))
-        .send()
+        .get("/health")
         .await
-        .unwrap()
         .json::<serde_json::Value>()
         .await
         .unwrap()["node_id"]
@@ -99,15 +96,7 @@ async fn a_restarted_edge_loads_from_disk_without_recompiling() {
         "nothing recompiled after restart: {stats:?}"
     );
     assert_eq!(stats.disk_loads, 1, "{stats:?}");
-    let health: serde_json::Value = edge
-        .client
-        .get(format!("{}/health", edge.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = edge.get("/health").await.json().await.unwrap();
     assert_eq!(health["node_id"], node_id, "same node after restart");
     edge.stop().await;
 }

@@ -64,7 +64,7 @@ impl TestEdge {
         let task = tokio::spawn(aether_engine::serve(listener, state.clone(), async {
             let _ = rx.await;
         }));
-        TestEdge {
+        let edge = TestEdge {
             url,
             func_dir: config.func_dir,
             data_dir: config.data_dir,
@@ -73,7 +73,11 @@ impl TestEdge {
             shutdown: Some(tx),
             task: Some(task),
             client: reqwest::Client::new(),
-        }
+        };
+        // Serving starts after the start-up scan of func_dir: a test that
+        // installs a function after this never races that scan.
+        assert_eq!(edge.get("/health").await.status(), 200);
+        edge
     }
 
     /// Installs `wasm` as `<func_dir>/<name>.wasm`.
@@ -101,6 +105,15 @@ impl TestEdge {
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.expect("every answer is JSON"))
+    }
+
+    /// GETs `path` (e.g. `/metrics`).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Stops the server gracefully and waits for it.

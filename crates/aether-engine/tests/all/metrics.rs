@@ -11,12 +11,7 @@ use crate::{ECHO, LOOP, TestEdge};
 
 /// Scrapes and parses `/metrics`.
 pub async fn scrape(edge: &TestEdge) -> Scrape {
-    let r = edge
-        .client
-        .get(format!("{}/metrics", edge.url))
-        .send()
-        .await
-        .unwrap();
+    let r = edge.get("/metrics").await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -202,12 +197,7 @@ async fn responses_carry_the_request_id() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-request-id"], "client-id-7");
-    let r = edge
-        .client
-        .get(format!("{}/health", edge.url))
-        .send()
-        .await
-        .unwrap();
+    let r = edge.get("/health").await;
     assert_eq!(
         r.headers()["x-request-id"].len(),
         32,
@@ -249,15 +239,7 @@ async fn every_exported_and_dashboard_metric_is_documented() {
     edge.install_wat("echo", ECHO);
     edge.execute(serde_json::json!({"function": "echo"})).await;
     edge.execute(serde_json::json!({"function": "nope"})).await;
-    let text = edge
-        .client
-        .get(format!("{}/metrics", edge.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = edge.get("/metrics").await.text().await.unwrap();
     let exported = metric_names(&text);
     assert!(exported.len() >= 10, "{exported:?}");
     let undocumented: Vec<_> = exported.difference(&documented).collect();
@@ -294,12 +276,7 @@ async fn with_telemetry_off_functions_run_and_there_are_no_metrics_or_request_id
     assert!(r.headers().get("x-request-id").is_none());
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["output"], "still served");
-    let r = edge
-        .client
-        .get(format!("{}/metrics", edge.url))
-        .send()
-        .await
-        .unwrap();
+    let r = edge.get("/metrics").await;
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found", "{body}");
