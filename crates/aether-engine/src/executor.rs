@@ -5,10 +5,12 @@
 //! An execution is its own tokio task, and guests run as futures
 //! (wasmtime's async API), so a short function runs to the end in its first
 //! poll on the async worker that took the request: no thread hand-off.
-//! A guest still running at its first epoch tick (a long computation, an
-//! endless loop, a sleep) is moved to the *long lane*: a second tokio
-//! runtime whose threads run at a lower OS priority (nice
-//! [`LONG_LANE_NICE`]), where it goes on yielding at every tick. Short
+//! A job not finished in its first poll (a guest still running after a
+//! whole epoch tick: a long computation, an endless loop; a sleep; or a
+//! request whose module must first be read from disk or compiled on a
+//! blocking thread) is moved to the *long lane*: a second tokio runtime
+//! whose threads run at a lower OS priority (nice [`LONG_LANE_NICE`]),
+//! where a guest goes on yielding at every tick. Short
 //! requests therefore never queue behind a long guest's time slices on
 //! the request workers, and long guests use the CPU that short ones leave
 //! (the way an OS scheduler favours interactive work over batch work).
