@@ -81,7 +81,14 @@ async fn execute_request(
     // The execution is its own task: carry the request's id (and its span,
     // when debug logging enabled one) there.
     let job = async move { run_function(&job_state, entry, stdin).await };
-    let job = tracing::Instrument::instrument(job, tracing::Span::current());
+    // The request span is debug-level: without debug logging there is none
+    // to carry, and looking up the current span costs a dispatcher call.
+    let span = if tracing::level_enabled!(tracing::Level::DEBUG) {
+        tracing::Span::current()
+    } else {
+        tracing::Span::none()
+    };
+    let job = tracing::Instrument::instrument(job, span);
     let response = match request_id {
         Some(id) => {
             state
