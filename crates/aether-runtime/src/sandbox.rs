@@ -135,10 +135,10 @@ pub(crate) fn fiber_stack_size(max_wasm_stack: usize) -> usize {
 
 /// The engine configuration for serving: the base configuration plus the
 /// pooling allocator with every pool size set explicitly, and fiber stacks
-/// for async execution. Guests run as futures on the edge's async workers (no hand-off
-/// to a blocking thread per request): a guest yields its worker at every
-/// epoch tick, and its host calls (`poll_oneoff` sleeps) await instead of
-/// blocking a thread.
+/// for async execution. Guests run as futures on the edge's async workers
+/// (no hand-off to a blocking thread per request): a guest yields its
+/// worker at every epoch tick, and its host calls (`poll_oneoff` sleeps)
+/// await instead of blocking a thread.
 pub(crate) fn serving_config(cfg: &RuntimeConfig) -> Config {
     let mut config = base_config(cfg.max_wasm_stack);
     config.async_stack_size(fiber_stack_size(cfg.max_wasm_stack));
