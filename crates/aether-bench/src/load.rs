@@ -42,6 +42,9 @@ struct Options {
     component: Option<PathBuf>,
     out: Option<PathBuf>,
     only: Option<Vec<String>>,
+    /// Rounds of the telemetry on/off comparison; `None`: 6, 2 when
+    /// `duration` is 1 s (smoke).
+    rounds: Option<usize>,
 }
 
 impl Options {
@@ -54,6 +57,7 @@ impl Options {
             component: None,
             out: None,
             only: None,
+            rounds: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -72,10 +76,12 @@ impl Options {
                 "--component" => o.component = Some(value()?.into()),
                 "--out" => o.out = Some(value()?.into()),
                 "--only" => o.only = Some(value()?.split(',').map(str::to_owned).collect()),
+                "--rounds" => o.rounds = Some(value()?.parse().context("--rounds <n>")?),
                 other => bail!(
                     "unknown option {other}; usage: aether-bench load [--wrk PATH] [--duration SECS] \
                      [--concurrency 1,16,64] [--wasmtime PATH --component WASM] [--out BENCHMARKS.md] \
-                     [--only static,wasmtime,hello,json,loop,control,telemetry,churn]"
+                     [--only static,wasmtime,hello,json,loop,control,telemetry,churn] \
+                     [--rounds N (telemetry)]"
                 ),
             }
         }
@@ -696,7 +702,10 @@ async fn telemetry_overhead(
     const ON: &str = "aether hello_world, telemetry on";
     const OFF: &str = "aether hello_world, telemetry off";
     const C: u32 = 16;
-    let rounds = if o.duration <= 1 { 2 } else { 6 };
+    let rounds = o
+        .rounds
+        .unwrap_or(if o.duration <= 1 { 2 } else { 6 })
+        .max(1);
     let mut edges = Vec::new();
     for (name, args, log) in [
         ("on", &[][..], "info"),
