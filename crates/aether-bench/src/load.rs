@@ -671,7 +671,9 @@ fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
             .context("short /proc stat line")?
             .parse()?)
     };
-    let per_second: u64 = command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100);
+    static TICKS_PER_SECOND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let per_second = *TICKS_PER_SECOND
+        .get_or_init(|| command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100));
     let total = ticks(14)? + ticks(15)?;
     Ok(Duration::from_secs_f64(total as f64 / per_second as f64))
 }

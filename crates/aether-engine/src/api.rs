@@ -147,7 +147,7 @@ async fn run_function(
 ) -> Result<ExecuteResponse, ApiError> {
     let runtime = state.runtime();
     let metrics = state.metrics();
-    let (entry, (module, source)) = match state.runtime().load_cached(&entry.hash) {
+    let (entry, (module, source)) = match runtime.load_cached(&entry.hash) {
         Some(module) => (entry, (module, ModuleSource::Memory)),
         // Reading and compiling block: not on an async worker.
         None => {

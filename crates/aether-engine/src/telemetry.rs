@@ -232,13 +232,11 @@ impl Default for EdgeMetrics {
 impl EdgeMetrics {
     /// A fresh recorder with the edge's buckets and descriptions.
     pub fn new() -> Self {
-        let builder = [(LOAD_SECONDS, LOAD_BUCKETS)].into_iter().fold(
-            PrometheusBuilder::new(),
-            |b, (name, buckets)| {
-                b.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
-                    .expect("bucket lists are not empty")
-            },
-        );
+        // Only the exporter's own histograms need buckets here; the
+        // per-function ones are `Buckets`.
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(LOAD_SECONDS.into()), LOAD_BUCKETS)
+            .expect("bucket lists are not empty");
         let recorder = builder.build_recorder();
         describe(&recorder);
         let counter =

@@ -232,13 +232,8 @@ async fn function_stderr_is_returned_and_stored_in_failure_events_bounded() {
     let url = control_url.clone();
     let edge = TestEdge::start_with(move |c| c.control_url = Some(url)).await;
     let r = edge
-        .client
-        .post(format!("{}/execute", edge.url))
-        .header("x-request-id", "stderr-test-1")
-        .json(&serde_json::json!({"function": "noisy"}))
-        .send()
-        .await
-        .unwrap();
+        .execute_with_id(serde_json::json!({"function": "noisy"}), "stderr-test-1")
+        .await;
     assert_eq!(r.status(), 500);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "trap");

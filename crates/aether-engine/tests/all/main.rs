@@ -107,6 +107,17 @@ impl TestEdge {
         (status, resp.json().await.expect("every answer is JSON"))
     }
 
+    /// POSTs a JSON body to /execute with an `x-request-id` header.
+    pub async fn execute_with_id(&self, body: serde_json::Value, id: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/execute", self.url))
+            .header("x-request-id", id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GETs `path` (e.g. `/metrics`).
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

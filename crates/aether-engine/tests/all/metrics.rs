@@ -188,13 +188,8 @@ async fn cache_loads_and_compile_time_follow_misses_and_hits() {
 async fn responses_carry_the_request_id() {
     let edge = TestEdge::start().await;
     let r = edge
-        .client
-        .post(format!("{}/execute", edge.url))
-        .header("x-request-id", "client-id-7")
-        .json(&serde_json::json!({"function": "missing"}))
-        .send()
-        .await
-        .unwrap();
+        .execute_with_id(serde_json::json!({"function": "missing"}), "client-id-7")
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["x-request-id"], "client-id-7");
     let r = edge.get("/health").await;
