@@ -61,7 +61,10 @@ async fn serve(dir: &Path) -> anyhow::Result<(String, Arc<RedbStore>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app(state)).await {
+        // The product's own accept loop (time limits, request context).
+        let options = aether_http::ServeOptions::new(aether_control::server::BODY_READ_TIMEOUT);
+        let forever = std::future::pending::<()>();
+        if let Err(e) = aether_http::serve(listener, app(state), forever, options).await {
             eprintln!("server failed: {e}");
         }
     });

@@ -1,6 +1,5 @@
 //! Observability of the control plane: the Prometheus recorder behind
-//! `GET /metrics`, HTTP metrics by matched route, and the request
-//! middleware (request ids, the debug-level request span).
+//! `GET /metrics` and HTTP metrics by matched route.
 //!
 //! Each [`AppState`] owns its own [`PrometheusRecorder`], never installed
 //! as the global `metrics` recorder: tests start several servers in one
@@ -8,14 +7,13 @@
 //! counters stay plain atomics in [`Metrics`](crate::state::Metrics)
 //! (bumped by the handlers) and are copied into the exporter when
 //! `/metrics` is scraped; HTTP requests are counted by the
-//! [`request_context`] middleware under the route *template*
+//! [`http_metrics`] middleware under the route *template*
 //! (`/api/functions/:name`), never the raw path, so clients cannot create
 //! series.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use aether_http::request_id;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -24,7 +22,6 @@ use metrics::{Counter, Gauge, Key, Label, Metadata, Recorder as _, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use tracing::Instrument as _;
 
 use crate::state::AppState;
 
@@ -234,48 +231,25 @@ fn route_label(template: &str) -> String {
     template.replace('{', ":").replace('}', "")
 }
 
-/// Gives each request an id ([`aether_http::request_id`]), runs it with
-/// that id as the current request id and inside a debug-level `request`
-/// span, counts it by route template and status, logs its end at debug
-/// level and returns the id in the response's `x-request-id`.
-///
-/// Added with `Router::layer`, so it wraps each route after routing and
-/// sees its [`MatchedPath`]; the fallback (no route) is `unmatched`.
-pub async fn request_context(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let id = request_id::take_or_generate(&mut request);
+/// Counts each request by route template and status. Added with
+/// `Router::layer`, so it wraps each route after routing and sees its
+/// [`MatchedPath`]; the fallback (no route) is `unmatched`. Request ids,
+/// the request span and the access line come from the
+/// [`aether_http::RequestContext`] around the whole router.
+pub async fn http_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| route_label(p.as_str()));
     let method = method_label(request.method());
-    let span = tracing::debug_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        method = %request.method(),
-        path = request.uri().path(),
-    );
     let started = Instant::now();
-    let mut response = request_id::scope(id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    state
-        .telemetry()
-        .http_request(method, &route, status, elapsed);
-    span.in_scope(|| {
-        tracing::debug!(
-            status,
-            route = %route,
-            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-            "request finished"
-        );
-    });
-    response.headers_mut().insert(request_id::REQUEST_ID, id);
+    let response = next.run(request).await;
+    state.telemetry().http_request(
+        method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

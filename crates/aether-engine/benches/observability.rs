@@ -172,7 +172,11 @@ fn cpu_time() -> Duration {
 
 /// Requests per second of `app` over `seconds` with `concurrency` callers,
 /// and CPU microseconds per request.
-async fn run(app: &axum::Router, seconds: f64, concurrency: usize) -> (f64, f64) {
+async fn run(
+    app: &aether_http::RequestContext<axum::Router>,
+    seconds: f64,
+    concurrency: usize,
+) -> (f64, f64) {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let cpu = cpu_time();

@@ -72,33 +72,15 @@ async fn execute_request(
     let entry = lookup(state, &request.function).await?;
     *function = Some(entry.clone());
     let job_state = state.clone();
-    // A header value clone shares its bytes: no allocation per request.
-    // (Without telemetry no middleware vetted the client's id: check it.)
-    let request_id = headers
-        .get(aether_http::request_id::REQUEST_ID)
-        .filter(|id| aether_http::request_id::acceptable(id))
-        .cloned();
-    // The execution is its own task: carry the request's id (and its span,
-    // when debug logging enabled one) there.
-    let job = async move { run_function(&job_state, entry, stdin).await };
-    // The request span is debug-level: without debug logging there is none
-    // to carry, and looking up the current span costs a dispatcher call.
-    let span = if tracing::level_enabled!(tracing::Level::DEBUG) {
-        tracing::Span::current()
+    // Events name the request's id: the current one (the request context's,
+    // with telemetry on), else the client's if it sent an acceptable one.
+    let client_id = if !state.config().telemetry {
+        aether_http::request_id::RequestId::from_client(headers)
     } else {
-        tracing::Span::none()
+        None
     };
-    let job = tracing::Instrument::instrument(job, span);
-    let response = match request_id {
-        Some(id) => {
-            state
-                .executor()
-                .run(aether_http::request_id::scope(id, job))
-                .await
-        }
-        None => state.executor().run(job).await,
-    }
-    .map_err(|e| match e {
+    let job = async move { run_function(&job_state, entry, stdin, client_id).await };
+    let response = state.executor().run(job).await.map_err(|e| match e {
         ExecError::Overloaded(o) => ApiError::new(ErrorCode::Overloaded, o.to_string()),
         ExecError::Panicked(msg) => ApiError::internal("execution failed", &msg),
     })??;
@@ -144,6 +126,7 @@ async fn run_function(
     state: &AppState,
     entry: Arc<FunctionEntry>,
     stdin: Bytes,
+    client_id: Option<aether_http::request_id::RequestId>,
 ) -> Result<ExecuteResponse, ApiError> {
     let runtime = state.runtime();
     let metrics = state.metrics();
@@ -214,9 +197,9 @@ async fn run_function(
                 "stderr": crate::events::stderr_excerpt(&stderr),
                 "execution_time_ms": failure.elapsed.as_secs_f64() * 1000.0,
             });
-            if let (Some(id), Some(obj)) =
-                (aether_http::request_id::current(), data.as_object_mut())
-            {
+            let id = aether_http::request_id::current()
+                .or_else(|| client_id.as_ref().map(ToString::to_string));
+            if let (Some(id), Some(obj)) = (id, data.as_object_mut()) {
                 obj.insert("request_id".into(), id.into());
             }
             state.events().emit("execution_failed", data);

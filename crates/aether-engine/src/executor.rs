@@ -2,9 +2,10 @@
 //! most `max_queue` requests waiting; beyond that requests are shed with 503
 //! `overloaded`.
 //!
-//! An execution is its own tokio task, and guests run as futures
-//! (wasmtime's async API), so a short function runs to the end in its first
-//! poll on the async worker that took the request: no thread hand-off.
+//! Guests run as futures (wasmtime's async API), polled first inside the
+//! request's own task, so a short function runs to the end in that first
+//! poll on the async worker that took the request: no task spawned, no
+//! thread hand-off.
 //! A job not finished in its first poll (a guest still running after a
 //! whole epoch tick: a long computation, an endless loop; a sleep; or a
 //! request whose module must first be read from disk or compiled on a
@@ -15,12 +16,14 @@
 //! the request workers, and long guests use the CPU that short ones leave
 //! (the way an OS scheduler favours interactive work over batch work).
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 /// OS priority (nice) of the long lane's threads: weight 110 against 1024
 /// for the request workers, so a long guest gets about a tenth of a core
@@ -133,10 +136,14 @@ impl Executor {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Runs `job` as its own task once a slot is free: first polled on the
-    /// current worker, then, if not finished, on the long lane. If the
-    /// caller goes away (client disconnect) the job still finishes and only
-    /// then frees its slot, so disconnects cannot exceed the bound.
+    /// Runs `job` once a slot is free: polled first inside the caller's
+    /// task (a short function finishes there, with no task spawned and
+    /// nothing handed between threads), then, if not finished, as a task
+    /// of the long lane, which takes along the request's id and span. Once
+    /// on the long lane a job finishes even if the caller goes away (client
+    /// disconnect), and only then frees its slot; dropped before that, it
+    /// is dropped with its slot (a guest is stopped where it yielded). A
+    /// panicking job (a host bug) is an [`ExecError::Panicked`].
     pub async fn run<F>(&self, job: F) -> Result<F::Output, ExecError>
     where
         F: Future + Send + 'static,
@@ -161,21 +168,48 @@ impl Executor {
                     .map_err(|e| ExecError::Panicked(e.to_string()))?
             }
         };
-        let long_lane = self.long_lane.handle().clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut job: Pin<Box<F>> = Box::pin(job);
-            if let Poll::Ready(value) =
-                std::future::poll_fn(|cx| Poll::Ready(job.as_mut().poll(cx))).await
-            {
-                return Ok(value);
-            }
-            long_lane.spawn(job).await
+        let mut job: Pin<Box<F>> = Box::pin(job);
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                job.as_mut().poll(cx)
+            })))
         })
-        .await
-        .map_err(|e| ExecError::Panicked(e.to_string()))?
-        .map_err(|e| ExecError::Panicked(e.to_string()))
+        .await;
+        match first {
+            Ok(Poll::Ready(value)) => return Ok(value),
+            Ok(Poll::Pending) => {}
+            Err(panic) => return Err(ExecError::Panicked(panic_message(&*panic))),
+        }
+        // The long lane's task starts without the request's task-local id
+        // and span: carry them (the span exists only with debug logging).
+        let span = if tracing::level_enabled!(tracing::Level::DEBUG) {
+            tracing::Span::current()
+        } else {
+            tracing::Span::none()
+        };
+        let job = async move {
+            let _permit = permit;
+            job.await
+        }
+        .instrument(span);
+        let handle = match aether_http::request_id::current_id() {
+            Some(id) => self
+                .long_lane
+                .handle()
+                .spawn(aether_http::request_id::scope(id, job)),
+            None => self.long_lane.handle().spawn(job),
+        };
+        handle.await.map_err(|e| ExecError::Panicked(e.to_string()))
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".to_owned())
 }
 
 #[cfg(test)]

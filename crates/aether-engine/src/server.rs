@@ -22,8 +22,9 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 const BODY_OVERHEAD: usize = 64 << 10;
 
-/// The edge's routes.
-pub fn app(state: AppState) -> Router {
+/// The edge's routes, inside the request context (request ids, the debug
+/// request span) unless telemetry is off.
+pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
     let telemetry = state.metrics().is_some();
     let body_limit = usize::try_from(state.config().max_input)
         .unwrap_or(usize::MAX / 4)
@@ -53,13 +54,11 @@ pub fn app(state: AppState) -> Router {
                 reject_declared_oversize(body_limit, request, next).await
             },
         ));
-    // Outermost, so 413s and 404s get a request id too.
-    let router = if telemetry {
-        router.layer(crate::telemetry::RequestContextLayer)
-    } else {
-        router
-    };
-    router.with_state(state)
+    // Around the whole router, so 413s and 404s get a request id too.
+    aether_http::RequestContext::new(
+        router.with_state(state),
+        telemetry.then_some(aether_http::context::Service::Edge),
+    )
 }
 
 /// Answers 413 at once to a request whose declared `Content-Length` is over

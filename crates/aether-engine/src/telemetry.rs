@@ -1,5 +1,6 @@
-//! Observability of the edge: Prometheus metrics (`GET /metrics`) and the
-//! request middleware (request ids, the debug-level request span).
+//! Observability of the edge: Prometheus metrics (`GET /metrics`); the
+//! request context (request ids, the debug-level request span) is
+//! [`aether_http::RequestContext`].
 //!
 //! Each [`AppState`] owns its own [`PrometheusRecorder`], never installed
 //! as the global `metrics` recorder: tests start several edges in one
@@ -11,24 +12,19 @@
 //! depth, in-flight executions, dropped events) are copied into the
 //! exporter when `/metrics` is scraped, costing the hot path nothing.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use aether_http::request_id;
 use aether_proto::ErrorCode;
 use aether_runtime::ModuleSource;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder as _, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use tracing::Instrument as _;
 
 use crate::state::AppState;
 
@@ -482,101 +478,6 @@ pub async fn upkeep_loop(state: AppState) {
     loop {
         interval.tick().await;
         m.upkeep();
-    }
-}
-
-/// The request middleware as a tower layer: gives each request an id
-/// ([`aether_http::request_id`]), runs it with that id as the current
-/// request id and inside a debug-level `request` span, logs its end at
-/// debug level and returns the id in the response's `x-request-id`. At the
-/// default `info` level the span is never built.
-///
-/// Hand-written rather than `axum::middleware::from_fn`, which clones the
-/// inner service into a boxed one and boxes its future on every request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestContextLayer;
-
-impl<S> tower::Layer<S> for RequestContextLayer {
-    type Service = RequestContext<S>;
-
-    fn layer(&self, inner: S) -> RequestContext<S> {
-        RequestContext { inner }
-    }
-}
-
-/// The service of [`RequestContextLayer`].
-#[derive(Debug, Clone)]
-pub struct RequestContext<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for RequestContext<S>
-where
-    S: tower::Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = RequestContextFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let id = request_id::take_or_generate(&mut request);
-        let span = tracing::debug_span!(
-            "request",
-            request_id = id.to_str().unwrap_or_default(),
-            method = %request.method(),
-            path = request.uri().path(),
-        );
-        // Only the debug line reads the start time.
-        let started = (!span.is_disabled()).then(Instant::now);
-        let inner = request_id::scope(id.clone(), self.inner.call(request)).instrument(span);
-        RequestContextFuture {
-            inner,
-            id: Some(id),
-            started,
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`RequestContext`].
-    pub struct RequestContextFuture<F> {
-        #[pin]
-        inner: tracing::instrument::Instrumented<request_id::Scoped<F>>,
-        id: Option<HeaderValue>,
-        started: Option<Instant>,
-    }
-}
-
-impl<F, E> Future for RequestContextFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let mut response = match this.inner.as_mut().poll(cx) {
-            Poll::Ready(Ok(response)) => response,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        if let Some(started) = this.started {
-            this.inner.span().in_scope(|| {
-                tracing::debug!(
-                    status = response.status().as_u16(),
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "request finished"
-                );
-            });
-        }
-        if let Some(id) = this.id.take() {
-            response.headers_mut().insert(request_id::REQUEST_ID, id);
-        }
-        Poll::Ready(Ok(response))
     }
 }
 

@@ -15,15 +15,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Sleep;
+use tower::ServiceExt as _;
 
 /// Time hyper allows for a request's headers, counted from the moment the
 /// connection is ready for a request, so it is also the idle keep-alive
@@ -62,20 +65,25 @@ impl ServeOptions {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then stops
-/// accepting and waits for open connections to finish their requests.
-pub async fn serve(
+/// Serves `service` (a router, possibly wrapped in a
+/// [`RequestContext`](crate::RequestContext)) on `listener` until
+/// `shutdown` resolves, then stops accepting and waits for open
+/// connections to finish their requests.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: ServeOptions,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let body_timeout = options.body_timeout;
-    let router = router.layer(axum::middleware::map_request(
-        move |req: Request| async move {
-            req.map(|body| Body::new(DeadlineBody::new(body, body_timeout)))
-        },
-    ));
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -119,7 +127,10 @@ pub async fn serve(
             .header_read_timeout(HEADER_READ_TIMEOUT);
         let conn = builder.serve_connection(
             TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
+            Connection {
+                service: service.clone(),
+                body_timeout,
+            },
         );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -139,19 +150,46 @@ pub async fn serve(
 #[error("the request body was not received within {0:?}")]
 struct BodyTimeout(Duration);
 
-/// A request body that fails once its deadline passes.
+/// The hyper service of one connection: gives each request body its
+/// deadline and hands the request to `service`.
+struct Connection<S> {
+    service: S,
+    body_timeout: Duration,
+}
+
+impl<S> hyper::service::Service<hyper::Request<Incoming>> for Connection<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = tower::util::Oneshot<S, Request>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        let timeout = self.body_timeout;
+        let request = request.map(|body| Body::new(DeadlineBody::new(body, timeout)));
+        self.service.clone().oneshot(request)
+    }
+}
+
+/// A request body that fails once its deadline passes. The deadline is
+/// fixed when the headers are in, but the timer is only set up the first
+/// time the body is not ready at once: a small body read in one go (most
+/// requests) never touches the timer wheel.
 struct DeadlineBody {
-    inner: Body,
+    inner: Incoming,
     timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    deadline: tokio::time::Instant,
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl DeadlineBody {
-    fn new(inner: Body, timeout: Duration) -> Self {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
         DeadlineBody {
             inner,
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: tokio::time::Instant::now() + timeout,
+            timer: None,
         }
     }
 }
@@ -165,9 +203,13 @@ impl HttpBody for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
-            return Poll::Ready(frame);
+            return Poll::Ready(frame.map(|f| f.map_err(axum::Error::new)));
         }
-        if self.deadline.as_mut().poll(cx).is_ready() {
+        let deadline = self.deadline;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
             let timeout = self.timeout;
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(timeout)))));
         }

@@ -2,6 +2,8 @@
 //!
 //! - [`connection`]: the accept loop, hyper with header and body time
 //!   limits and graceful shutdown;
+//! - [`context`]: the service around each router that gives requests
+//!   their id, debug span and `x-request-id` response header;
 //! - [`request_id`]: the `x-request-id` of each request, taken from the
 //!   client or generated, and kept as the current request's id for log
 //!   lines;
@@ -9,7 +11,9 @@
 //!   filter from `RUST_LOG`).
 
 pub mod connection;
+pub mod context;
 pub mod logging;
 pub mod request_id;
 
 pub use connection::{ServeOptions, serve};
+pub use context::RequestContext;

@@ -6,7 +6,7 @@
 //! each service wraps a request in a **debug-level** `request` span with
 //! the id (at the default `info` level the span is never created, which
 //! took 13–21 % of hello_world throughput when it was info-level), and the
-//! id is also kept as the task's current id ([`scope`], [`sync_scope`]),
+//! id is also kept as the task's current id ([`scope`], [`current_id`]),
 //! which the few lines a request can cause at info level and above (server
 //! errors) add as their own `request_id` field.
 
@@ -14,7 +14,6 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 
 /// The request id header, read from clients and set on every response.
@@ -28,7 +27,70 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 pub const GENERATED_LEN: usize = 32;
 
 tokio::task_local! {
-    static CURRENT: HeaderValue;
+    static CURRENT: RequestId;
+}
+
+/// A request's id: the client's `x-request-id`, or one generated here.
+/// A generated id is kept as its counter value, so taking one, scoping it
+/// and cloning it allocate nothing; its text (and header value) is made
+/// only when a log line, an event or the response needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(Repr);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Repr {
+    Client(HeaderValue),
+    Generated(u64),
+}
+
+impl RequestId {
+    /// The request's id: the client's `x-request-id` when [`acceptable`],
+    /// else a new one.
+    pub fn of(headers: &axum::http::HeaderMap) -> RequestId {
+        match headers.get(REQUEST_ID) {
+            Some(v) if acceptable(v) => RequestId(Repr::Client(v.clone())),
+            _ => RequestId::generate(),
+        }
+    }
+
+    /// The client's id from `headers`, when it sent an [`acceptable`] one.
+    pub fn from_client(headers: &axum::http::HeaderMap) -> Option<RequestId> {
+        headers
+            .get(REQUEST_ID)
+            .filter(|v| acceptable(v))
+            .map(|v| RequestId(Repr::Client(v.clone())))
+    }
+
+    /// A new id: 16 hex digits drawn at random once per process, then a
+    /// 16-digit counter. Unique across restarts and nodes (64 random bits
+    /// per process) without a random draw, a syscall or an allocation per
+    /// request.
+    pub fn generate() -> RequestId {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        RequestId(Repr::Generated(COUNTER.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// The id as an `x-request-id` value.
+    pub fn header_value(&self) -> HeaderValue {
+        match &self.0 {
+            Repr::Client(v) => v.clone(),
+            Repr::Generated(n) => HeaderValue::from_bytes(&generated_text(*n))
+                .expect("hex digits are a valid header value"),
+        }
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            // Acceptable client ids are visible ASCII.
+            Repr::Client(v) => f.write_str(v.to_str().unwrap_or_default()),
+            Repr::Generated(n) => {
+                let text = generated_text(*n);
+                f.write_str(std::str::from_utf8(&text).unwrap_or_default())
+            }
+        }
+    }
 }
 
 /// A client-supplied id is kept when it is 1..=128 visible ASCII bytes.
@@ -39,18 +101,14 @@ pub fn acceptable(value: &HeaderValue) -> bool {
         && bytes.iter().all(|b| b.is_ascii_graphic())
 }
 
-/// A new id: 16 hex digits drawn at random once per process, then a
-/// 16-digit counter. Unique across restarts and nodes (64 random bits per
-/// process) without a random draw, a syscall or an allocation per request.
-pub fn generate() -> HeaderValue {
+/// The text of generated id number `n`: the process prefix, then `n`.
+fn generated_text(n: u64) -> [u8; GENERATED_LEN] {
     static PREFIX: OnceLock<u64> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; GENERATED_LEN];
     hex_into(&mut buf[..16], prefix);
     hex_into(&mut buf[16..], n);
-    HeaderValue::from_bytes(&buf).expect("hex digits are a valid header value")
+    buf
 }
 
 fn hex_into(out: &mut [u8], value: u64) {
@@ -61,49 +119,24 @@ fn hex_into(out: &mut [u8], value: u64) {
     }
 }
 
-/// The request's id: the client's when [`acceptable`], else a new one,
-/// which is also written into the request's headers so handlers see it.
-pub fn take_or_generate(request: &mut Request) -> HeaderValue {
-    match request.headers().get(REQUEST_ID) {
-        Some(v) if acceptable(v) => v.clone(),
-        _ => {
-            let id = generate();
-            request.headers_mut().insert(REQUEST_ID, id.clone());
-            id
-        }
-    }
-}
-
-/// The id of a request that went through a service's middleware, from its
-/// headers.
-pub fn of(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
-}
-
 /// Runs `future` with `id` as the current request id.
-pub fn scope<F: Future>(id: HeaderValue, future: F) -> Scoped<F> {
+pub fn scope<F: Future>(id: RequestId, future: F) -> Scoped<F> {
     CURRENT.scope(id, future)
 }
 
 /// A future running with a current request id (from [`scope`]).
-pub type Scoped<F> = tokio::task::futures::TaskLocalFuture<HeaderValue, F>;
+pub type Scoped<F> = tokio::task::futures::TaskLocalFuture<RequestId, F>;
 
-/// Runs blocking `f` with `id` (when there is one) as the current request
-/// id: for work a request hands to another thread.
-pub fn sync_scope<R>(id: Option<HeaderValue>, f: impl FnOnce() -> R) -> R {
-    match id {
-        Some(id) => CURRENT.sync_scope(id, f),
-        None => f(),
-    }
+/// The current request's id, for work a request hands to another task;
+/// `None` outside a request.
+pub fn current_id() -> Option<RequestId> {
+    CURRENT.try_with(RequestId::clone).ok()
 }
 
-/// The current request's id, for the `request_id` field of a log line at
-/// info level or above; `None` outside a request.
+/// The current request's id as text, for the `request_id` field of a log
+/// line at info level or above or of an event; `None` outside a request.
 pub fn current() -> Option<String> {
-    CURRENT
-        .try_with(|id| id.to_str().ok().map(str::to_owned))
-        .ok()
-        .flatten()
+    CURRENT.try_with(RequestId::to_string).ok()
 }
 
 #[cfg(test)]
@@ -117,19 +150,21 @@ mod tests {
         assert!(!acceptable(&HeaderValue::from_static("a b")));
         let long = "x".repeat(MAX_REQUEST_ID_LEN + 1);
         assert!(!acceptable(&HeaderValue::from_str(&long).unwrap()));
-        let mut request = Request::new(axum::body::Body::empty());
-        request
-            .headers_mut()
-            .insert(REQUEST_ID, HeaderValue::from_static("a b"));
-        let id = take_or_generate(&mut request);
-        assert_eq!(id.len(), GENERATED_LEN);
-        assert_eq!(request.headers()[REQUEST_ID], id, "replaced in the request");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("a b"));
+        assert_eq!(RequestId::from_client(&headers), None);
+        let id = RequestId::of(&headers);
+        assert_eq!(id.to_string().len(), GENERATED_LEN, "replaced: {id}");
+        assert_eq!(id.header_value(), id.to_string().as_str());
+        headers.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(RequestId::of(&headers).to_string(), "abc-123");
+        assert_eq!(RequestId::of(&headers).header_value(), "abc-123");
     }
 
     #[test]
     fn generated_ids_are_distinct_hex_with_one_process_prefix() {
         let ids: Vec<String> = (0..1000)
-            .map(|_| generate().to_str().unwrap().to_owned())
+            .map(|_| RequestId::generate().to_string())
             .collect();
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());
@@ -144,14 +179,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_current_id_follows_the_scope_across_threads() {
+    async fn the_current_id_follows_the_scope_into_handed_off_tasks() {
         assert_eq!(current(), None);
-        let id = HeaderValue::from_static("req-7");
-        let (inside, on_thread) = scope(id.clone(), async {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("req-7"));
+        let id = RequestId::of(&headers);
+        let (inside, carried) = scope(id, async {
             let inside = current();
-            let carried = tokio::task::spawn_blocking({
-                let id = Some(id.clone());
-                move || sync_scope(id, current)
+            let handed = current_id();
+            let carried = tokio::spawn(async move {
+                let outside = current();
+                let again = match handed {
+                    Some(id) => scope(id, async { current() }).await,
+                    None => None,
+                };
+                (outside, again)
             })
             .await
             .unwrap();
@@ -159,7 +201,11 @@ mod tests {
         })
         .await;
         assert_eq!(inside.as_deref(), Some("req-7"));
-        assert_eq!(on_thread.as_deref(), Some("req-7"));
+        assert_eq!(
+            carried,
+            (None, Some("req-7".to_owned())),
+            "a new task starts without; current_id carries it"
+        );
         assert_eq!(current(), None, "gone after the scope");
     }
 }

@@ -27,8 +27,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Most events accepted in one `POST /callback`.
 pub const MAX_EVENTS_PER_CALLBACK: usize = 1000;
 
-/// The router of every control-plane endpoint (see DESIGN.md).
-pub fn app(state: AppState) -> Router {
+/// The router of every control-plane endpoint (see DESIGN.md), inside the
+/// request context (request ids, the debug request span).
+pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
     let settings = state.settings().clone();
     let json_limit = usize::try_from(settings.max_json_body).unwrap_or(usize::MAX);
     let raw_limit = usize::try_from(settings.max_module_size).unwrap_or(usize::MAX);
@@ -79,7 +80,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics));
 
-    Router::new()
+    let router = Router::new()
         .merge(admin)
         .merge(pull)
         .merge(node)
@@ -89,9 +90,10 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(from_fn_with_state(
             state.clone(),
-            crate::telemetry::request_context,
+            crate::telemetry::http_metrics,
         ))
-        .with_state(state)
+        .with_state(state);
+    aether_http::RequestContext::new(router, Some(aether_http::context::Service::Control))
 }
 
 async fn not_found(request: Request) -> ApiError {
