@@ -69,18 +69,13 @@ async fn reject_declared_oversize(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > limit as u64 => {
+    match aether_http::connection::declared_length(request.headers()) {
+        Some(len) if len > limit as u64 => aether_http::connection::closing(
             axum::response::IntoResponse::into_response(crate::error::ApiError::new(
                 aether_proto::ErrorCode::PayloadTooLarge,
                 format!("request body of {len} bytes is larger than the limit of {limit}"),
-            ))
-        }
+            )),
+        ),
         _ => next.run(request).await,
     }
 }

@@ -224,3 +224,24 @@ impl HttpBody for DeadlineBody {
         self.inner.size_hint()
     }
 }
+
+/// The `Content-Length` a request declares, if it declares a valid one.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Marks an answer given before the request's body was read (a 413 for a
+/// declared length over the limit) with `Connection: close`. hyper closes
+/// such a connection anyway, since the unread body is still on it; without
+/// the header a client may reuse the connection for its next request and
+/// find it closed mid-write (seen as a broken pipe in reqwest).
+pub fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}

@@ -118,13 +118,10 @@ async fn method_not_allowed(request: Request) -> ApiError {
 /// reading any of it; bodies without one are cut off while streaming by
 /// `DefaultBodyLimit`.
 async fn reject_oversized(State(limit): State<u64>, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > limit => ApiError::payload_too_large(limit).into_response(),
+    match aether_http::connection::declared_length(request.headers()) {
+        Some(len) if len > limit => {
+            aether_http::connection::closing(ApiError::payload_too_large(limit).into_response())
+        }
         _ => next.run(request).await,
     }
 }

@@ -555,6 +555,8 @@ async fn oversize_modules_are_refused_with_413_json() {
         .send()
         .await
         .unwrap();
+    // Answered before the body was read: not a connection to reuse.
+    assert_eq!(r.headers()["connection"], "close");
     assert_error(r, 413, "payload_too_large").await;
     // Raw body without Content-Length (chunked): refused while streaming.
     let (status, body) = put_chunked(&s.url, "/api/functions/f", &big).await;

@@ -96,8 +96,19 @@ async fn oversize_body_and_input_are_413() {
     edge.install_wat("echo", ECHO);
     // Body far over the limit: refused before being buffered.
     let huge = format!(r#"{{"function":"echo","stdin":"{}"}}"#, "x".repeat(500_000));
-    let (status, resp) = raw(&edge, Some("application/json"), huge.into_bytes()).await;
-    assert_eq!((status, code(&resp)), (413, "payload_too_large"));
+    let resp = edge
+        .client
+        .post(format!("{}/execute", edge.url))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    // The unread body is still on the connection: the client is told not
+    // to reuse it (and its next request below must not fail on it).
+    assert_eq!(resp.headers()["connection"], "close");
+    assert_eq!(code(&resp.json().await.unwrap()), "payload_too_large");
     // Body within the transport limit, but the input is over max_input.
     let (status, resp) = edge
         .execute(json!({"function":"echo","stdin":"y".repeat(1001)}))
