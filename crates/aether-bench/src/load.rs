@@ -45,6 +45,9 @@ struct Options {
     /// Rounds of the telemetry on/off comparison; `None`: 6, 2 when
     /// `duration` is 1 s (smoke).
     rounds: Option<usize>,
+    /// The telemetry comparison as an A/A run: both edges without
+    /// telemetry, so the paired differences show the noise floor.
+    aa: bool,
 }
 
 impl Options {
@@ -58,6 +61,7 @@ impl Options {
             out: None,
             only: None,
             rounds: None,
+            aa: false,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -77,11 +81,12 @@ impl Options {
                 "--out" => o.out = Some(value()?.into()),
                 "--only" => o.only = Some(value()?.split(',').map(str::to_owned).collect()),
                 "--rounds" => o.rounds = Some(value()?.parse().context("--rounds <n>")?),
+                "--aa" => o.aa = true,
                 other => bail!(
                     "unknown option {other}; usage: aether-bench load [--wrk PATH] [--duration SECS] \
                      [--concurrency 1,16,64] [--wasmtime PATH --component WASM] [--out BENCHMARKS.md] \
                      [--only static,wasmtime,hello,json,loop,control,telemetry,churn] \
-                     [--rounds N (telemetry)]"
+                     [--rounds N (telemetry)] [--aa (telemetry: off against off)]"
                 ),
             }
         }
@@ -701,18 +706,29 @@ async fn telemetry_overhead(
     hello: &[u8],
     hello_lua: &Path,
 ) -> anyhow::Result<String> {
-    const ON: &str = "aether hello_world, telemetry on";
-    const OFF: &str = "aether hello_world, telemetry off";
+    let (on_row, off_row) = if o.aa {
+        (
+            "aether hello_world, telemetry off (A/A: A)",
+            "aether hello_world, telemetry off (A/A: B)",
+        )
+    } else {
+        (
+            "aether hello_world, telemetry on",
+            "aether hello_world, telemetry off",
+        )
+    };
     const C: u32 = 16;
     let rounds = o
         .rounds
         .unwrap_or(if o.duration <= 1 { 2 } else { 6 })
         .max(1);
     let mut edges = Vec::new();
-    for (name, args, log) in [
-        ("on", &[][..], "info"),
-        ("off", &["--no-telemetry"][..], "off"),
-    ] {
+    let on: (&str, &[&str], &str) = if o.aa {
+        ("on", &["--no-telemetry"], "off")
+    } else {
+        ("on", &[], "info")
+    };
+    for (name, args, log) in [on, ("off", &["--no-telemetry"][..], "off")] {
         let edge_dir = dir.join(format!("telemetry-{name}"));
         let funcs = edge_dir.join("functions");
         std::fs::create_dir_all(&funcs)?;
@@ -758,7 +774,7 @@ async fn telemetry_overhead(
         .zip(&cpu_us[1])
         .map(|(on, off)| (on / off - 1.0) * 100.0)
         .collect();
-    for (side, scenario) in [(0, ON), (1, OFF)] {
+    for (side, scenario) in [(0, on_row), (1, off_row)] {
         let ps = &points[side];
         let pick = |f: fn(&Point) -> f64| median(&mut ps.iter().map(f).collect::<Vec<_>>());
         let point = Point {
@@ -781,10 +797,16 @@ async fn telemetry_overhead(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let setup = if o.aa {
+        "an A/A run (`--aa`): two identical edges, both `--no-telemetry` with `RUST_LOG=off`, \
+         so the differences are this machine's noise floor"
+    } else {
+        "two edges that differ only in telemetry — as shipped (metrics, request ids, logs at \
+         `info`) vs `--no-telemetry` with `RUST_LOG=off`"
+    };
     let note = format!(
         "Telemetry overhead through sockets (the two `telemetry` rows): {rounds} alternating \
-         rounds of {} s at c={C} against two edges that differ only in telemetry — as shipped \
-         (metrics, request ids, logs at `info`) vs `--no-telemetry` with `RUST_LOG=off`. \
+         rounds of {} s at c={C} against {setup}. \
          Throughput on vs off per round: {} (median {:+.1} %). The edge's own CPU time per \
          request (from /proc, all threads): on {:.1} µs, off {:.1} µs (medians); paired \
          per round: {} (median {:+.1} %).\n",
