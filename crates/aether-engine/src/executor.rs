@@ -149,6 +149,11 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        // A task that runs short jobs back to back (a keep-alive connection
+        // pipelining requests) may never wait on anything else: count each
+        // job against tokio's cooperative budget, so the task yields now and
+        // then and the worker's other tasks and timers still run.
+        tokio::task::coop::consume_budget().await;
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -246,6 +251,41 @@ mod tests {
         busy.await.unwrap().unwrap();
         assert_eq!(queued.await.unwrap().unwrap(), 7);
         assert_eq!(exec.waiting(), 0);
+    }
+
+    #[test]
+    fn a_task_running_short_jobs_back_to_back_lets_timers_and_other_tasks_run() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let exec = Arc::new(Executor::new(4, 4).unwrap());
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let ran = runtime.block_on(async {
+                let busy = tokio::spawn({
+                    let (exec, stop) = (exec.clone(), stop.clone());
+                    async move {
+                        let mut ran = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            exec.run(async {}).await.unwrap();
+                            ran += 1;
+                        }
+                        ran
+                    }
+                });
+                // Needs the timer, on the one thread the busy task runs on.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                stop.store(true, Ordering::Relaxed);
+                busy.await.unwrap()
+            });
+            let _ = done.send(ran);
+        });
+        let ran = finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the timer fired while the busy task ran jobs");
+        assert!(ran > 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
