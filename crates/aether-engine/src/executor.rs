@@ -139,11 +139,11 @@ impl Executor {
     /// Runs `job` once a slot is free: polled first inside the caller's
     /// task (a short function finishes there, with no task spawned and
     /// nothing handed between threads), then, if not finished, as a task
-    /// of the long lane, which takes along the request's id and span. Once
-    /// on the long lane a job finishes even if the caller goes away (client
-    /// disconnect), and only then frees its slot; dropped before that, it
-    /// is dropped with its slot (a guest is stopped where it yielded). A
-    /// panicking job (a host bug) is an [`ExecError::Panicked`].
+    /// of the long lane, which takes along the request's id and span. On
+    /// the long lane a job finishes even if the caller goes away (client
+    /// disconnect), and only then frees its slot, so disconnects cannot
+    /// exceed the bound. A panicking job (a host bug) is an
+    /// [`ExecError::Panicked`].
     pub async fn run<F>(&self, job: F) -> Result<F::Output, ExecError>
     where
         F: Future + Send + 'static,

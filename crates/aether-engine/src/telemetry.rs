@@ -143,7 +143,7 @@ impl Slot {
 
 /// Slots per function: one per thread that runs guests (request workers
 /// and the long lane, one each per core), at most 16 (a slot is ≈ 0.3 KB,
-/// so a 64-core edge with 1 000 functions spends 5 MB on them). Threads
+/// so a 64-core edge with 1 000 functions spends 4 MB on them). Threads
 /// beyond that share slots, which only costs contention.
 fn slot_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();

@@ -9,13 +9,12 @@
 //! kernel's listen backlog until one closes, so memory and file
 //! descriptors stay bounded however many clients connect.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use std::convert::Infallible;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
