@@ -70,12 +70,12 @@ async fn reject_declared_oversize(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     match aether_http::connection::declared_length(request.headers()) {
-        Some(len) if len > limit as u64 => aether_http::connection::closing(
+        Some(len) if len > limit as u64 => {
             axum::response::IntoResponse::into_response(crate::error::ApiError::new(
                 aether_proto::ErrorCode::PayloadTooLarge,
                 format!("request body of {len} bytes is larger than the limit of {limit}"),
-            )),
-        ),
+            ))
+        }
         _ => next.run(request).await,
     }
 }

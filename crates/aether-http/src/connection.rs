@@ -162,12 +162,17 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = tower::util::Oneshot<S, Request>;
+    type Future =
+        tower::util::Oneshot<tower::util::MapResponse<S, fn(Response) -> Response>, Request>;
 
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let timeout = self.body_timeout;
         let request = request.map(|body| Body::new(DeadlineBody::new(body, timeout)));
-        self.service.clone().oneshot(request)
+        let close_after_413: fn(Response) -> Response = close_after_413;
+        self.service
+            .clone()
+            .map_response(close_after_413)
+            .oneshot(request)
     }
 }
 
@@ -232,15 +237,17 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-/// Marks an answer given before the request's body was read (a 413 for a
-/// declared length over the limit) with `Connection: close`. hyper closes
-/// such a connection anyway, since the unread body is still on it; without
-/// the header a client may reuse the connection for its next request and
-/// find it closed mid-write (seen as a broken pipe in reqwest).
-pub fn closing(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        axum::http::HeaderValue::from_static("close"),
-    );
+/// Adds `Connection: close` to a 413. A body refused as too large is, as a
+/// rule, not read to its end (refused from its declared length, or cut off
+/// while streaming), and hyper closes a connection with an unread body on
+/// it; without the header a client may reuse that connection for its next
+/// request and find it closed mid-write (seen as a broken pipe in reqwest).
+fn close_after_413(mut response: Response) -> Response {
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     response
 }

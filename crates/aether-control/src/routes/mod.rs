@@ -119,9 +119,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
 /// `DefaultBodyLimit`.
 async fn reject_oversized(State(limit): State<u64>, request: Request, next: Next) -> Response {
     match aether_http::connection::declared_length(request.headers()) {
-        Some(len) if len > limit => {
-            aether_http::connection::closing(ApiError::payload_too_large(limit).into_response())
-        }
+        Some(len) if len > limit => ApiError::payload_too_large(limit).into_response(),
         _ => next.run(request).await,
     }
 }

@@ -122,6 +122,33 @@ async fn oversize_body_and_input_are_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_over_the_limit_is_413_and_the_connection_is_not_reused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let edge = TestEdge::start_with(|c| c.max_input = 1000).await;
+    let addr = edge.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // No Content-Length: refused while streaming, the rest never read.
+    let head = format!(
+        "POST /execute HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = [b"1000\r\n".as_slice(), &[b'x'; 4096], b"\r\n"].concat();
+    for _ in 0..64 {
+        // The edge may answer and close before all of it is sent.
+        if stream.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 413"), "{text}");
+    assert!(text.contains("connection: close\r\n"), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
+    edge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_failures_map_to_distinct_codes_with_stderr() {
     let edge = TestEdge::start_with(|c| {
         c.limits.timeout = Duration::from_millis(300);
