@@ -47,7 +47,7 @@ pub enum ExecError {
     #[error(transparent)]
     Overloaded(#[from] Overloaded),
     /// The job panicked (a bug in the host, never a guest behaviour).
-    #[error("execution thread failed: {0}")]
+    #[error("execution failed: {0}")]
     Panicked(String),
 }
 

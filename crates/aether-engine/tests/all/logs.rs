@@ -137,7 +137,7 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
     assert!(ok.iter().any(|m| m == "request finished"), "{ok:?}");
     assert!(
         failed.iter().any(|m| m == "execution failed"),
-        "the guest's failure, logged on the execution thread, carries the id: {failed:?}"
+        "the guest's failure, logged inside the execution, carries the id: {failed:?}"
     );
     assert!(failed.iter().any(|m| m == "request finished"), "{failed:?}");
     assert_eq!(of(&generated).len(), 1, "a generated id is logged too");
