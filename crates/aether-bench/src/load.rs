@@ -660,29 +660,6 @@ async fn loop_mix(
     Ok(())
 }
 
-/// CPU time (user + system, all threads) the process `pid` has used.
-fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may
-    // contain spaces: state is field 3, utime 14, stime 15.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("bad /proc stat line")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(fields
-            .get(i - 3)
-            .context("short /proc stat line")?
-            .parse()?)
-    };
-    static TICKS_PER_SECOND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let per_second = *TICKS_PER_SECOND
-        .get_or_init(|| command_line("getconf", &["CLK_TCK"]).parse().unwrap_or(100));
-    let total = ticks(14)? + ticks(15)?;
-    Ok(Duration::from_secs_f64(total as f64 / per_second as f64))
-}
-
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -706,16 +683,35 @@ async fn telemetry_overhead(
     hello: &[u8],
     hello_lua: &Path,
 ) -> anyhow::Result<String> {
-    let (on_row, off_row) = if o.aa {
-        (
-            "aether hello_world, telemetry off (A/A: A)",
-            "aether hello_world, telemetry off (A/A: B)",
-        )
+    // Per side: table row, directory, edge arguments and RUST_LOG. The
+    // first side is telemetry on (or, for `--aa`, a second "off").
+    type Side = (
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+        &'static str,
+    );
+    const OFF: &[&str] = &["--no-telemetry"];
+    let sides: [Side; 2] = if o.aa {
+        [
+            (
+                "aether hello_world, telemetry off (A/A: A)",
+                "on",
+                OFF,
+                "off",
+            ),
+            (
+                "aether hello_world, telemetry off (A/A: B)",
+                "off",
+                OFF,
+                "off",
+            ),
+        ]
     } else {
-        (
-            "aether hello_world, telemetry on",
-            "aether hello_world, telemetry off",
-        )
+        [
+            ("aether hello_world, telemetry on", "on", &[], "info"),
+            ("aether hello_world, telemetry off", "off", OFF, "off"),
+        ]
     };
     const C: u32 = 16;
     let rounds = o
@@ -723,12 +719,7 @@ async fn telemetry_overhead(
         .unwrap_or(if o.duration <= 1 { 2 } else { 6 })
         .max(1);
     let mut edges = Vec::new();
-    let on: (&str, &[&str], &str) = if o.aa {
-        ("on", &["--no-telemetry"], "off")
-    } else {
-        ("on", &[], "info")
-    };
-    for (name, args, log) in [on, ("off", &["--no-telemetry"][..], "off")] {
+    for (_, name, args, log) in sides {
         let edge_dir = dir.join(format!("telemetry-{name}"));
         let funcs = edge_dir.join("functions");
         std::fs::create_dir_all(&funcs)?;
@@ -757,9 +748,9 @@ async fn telemetry_overhead(
         for side in order {
             let edge = &edges[side];
             let pid = edge.pid().context("edge exited")?;
-            let before = cpu_time(pid)?;
+            let before = aether_fixtures::cpu_time(pid)?;
             let point = wrk(o, &edge.url, hello_lua, C, o.duration).await?;
-            let used = cpu_time(pid)? - before;
+            let used = aether_fixtures::cpu_time(pid)? - before;
             cpu_us[side].push(used.as_secs_f64() * 1e6 / point.requests.max(1) as f64);
             points[side].push(point);
         }
@@ -774,7 +765,7 @@ async fn telemetry_overhead(
         .zip(&cpu_us[1])
         .map(|(on, off)| (on / off - 1.0) * 100.0)
         .collect();
-    for (side, scenario) in [(0, on_row), (1, off_row)] {
+    for (side, (scenario, ..)) in sides.into_iter().enumerate() {
         let ps = &points[side];
         let pick = |f: fn(&Point) -> f64| median(&mut ps.iter().map(f).collect::<Vec<_>>());
         let point = Point {

@@ -153,21 +153,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU time this process has used (user + system), from /proc/self/stat;
-/// unlike throughput it does not move when other processes take the CPUs.
+/// CPU time this process has used.
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    aether_fixtures::cpu_time(std::process::id()).expect("/proc/self/stat")
 }
 
 /// Requests per second of `app` over `seconds` with `concurrency` callers,

@@ -55,6 +55,40 @@ pub fn print_wat(text: &str) -> String {
     )
 }
 
+/// CPU time (user + system, all threads) the process `pid` has used, from
+/// `/proc/<pid>/stat` (Linux). Benchmarks divide it by the requests served:
+/// unlike throughput it does not move when other processes take the CPUs.
+pub fn cpu_time(pid: u32) -> std::io::Result<std::time::Duration> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may
+    // contain spaces: state is field 3, utime 14, stime 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| bad("no command name in /proc stat line"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> std::io::Result<u64> {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| bad("short /proc stat line"))
+    };
+    static TICKS_PER_SECOND: OnceLock<u64> = OnceLock::new();
+    let per_second = *TICKS_PER_SECOND.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100)
+    });
+    let total = ticks(14)? + ticks(15)?;
+    Ok(std::time::Duration::from_secs_f64(
+        total as f64 / per_second as f64,
+    ))
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; a rare race with
 /// another process taking it is possible).
 pub fn free_port() -> u16 {
@@ -110,4 +144,23 @@ pub fn hello_world() -> &'static Path {
 /// `examples/hello_world`'s bytes (built once per test run).
 pub fn hello_world_wasm() -> Vec<u8> {
     std::fs::read(hello_world()).expect("hello_world.wasm exists once built")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_time_counts_this_process_spinning() {
+        let pid = std::process::id();
+        let before = super::cpu_time(pid).unwrap();
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(200) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let used = super::cpu_time(pid).unwrap() - before;
+        // 200 ms of spinning, counted in clock ticks (10 ms at 100 Hz);
+        // on a busy machine this thread may get less than all of it.
+        assert!(used >= std::time::Duration::from_millis(20), "{used:?}");
+        assert!(super::cpu_time(u32::MAX).is_err(), "no such process");
+    }
 }

@@ -80,6 +80,14 @@ fn out_of_range() -> io::Error {
     )
 }
 
+/// The byte range `offset..offset + len` as indices into the copy (whether
+/// it lies inside the copy is checked by the caller's `get`).
+fn span(offset: u64, len: usize) -> io::Result<std::ops::Range<usize>> {
+    let start = usize::try_from(offset).map_err(|_| out_of_range())?;
+    let end = start.checked_add(len).ok_or_else(out_of_range)?;
+    Ok(start..end)
+}
+
 impl MemoryCopy {
     fn with_copy<T>(&self, f: impl FnOnce(&mut Vec<u8>) -> io::Result<T>) -> io::Result<T> {
         let mut copy = self.copy.lock().unwrap_or_else(PoisonError::into_inner);
@@ -100,10 +108,8 @@ impl StorageBackend for MemoryCopy {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
         self.with_copy(|bytes| {
-            let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-            let source = start
-                .checked_add(out.len())
-                .and_then(|end| bytes.get(start..end))
+            let source = bytes
+                .get(span(offset, out.len())?)
                 .ok_or_else(out_of_range)?;
             out.copy_from_slice(source);
             Ok(())
@@ -123,10 +129,8 @@ impl StorageBackend for MemoryCopy {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.with_copy(|bytes| {
-            let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-            let target = start
-                .checked_add(data.len())
-                .and_then(|end| bytes.get_mut(start..end))
+            let target = bytes
+                .get_mut(span(offset, data.len())?)
                 .ok_or_else(out_of_range)?;
             target.copy_from_slice(data);
             Ok(())
