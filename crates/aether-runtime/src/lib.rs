@@ -12,11 +12,13 @@ mod cache;
 mod config;
 mod epoch;
 mod error;
+mod host;
 mod output;
 mod poll;
 mod runtime;
 mod sandbox;
 mod validate;
+mod wasi;
 
 pub use cache::ModuleHash;
 pub use config::{

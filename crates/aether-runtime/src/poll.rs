@@ -13,12 +13,11 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use wasmtime::{AsContextMut, Caller, Extern, Linker, Trap};
+use wasmtime::{AsContextMut, Caller, Extern, Trap};
 use wasmtime_wasi::p1::types::Errno;
 use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1;
 
-use crate::sandbox::HostState;
-use crate::validate::WASI_MODULE;
+use crate::host::HostState;
 
 /// Size of a WASI preview-1 `subscription`.
 const SUBSCRIPTION_SIZE: usize = 48;
@@ -51,57 +50,51 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Replaces `wasi_snapshot_preview1::poll_oneoff` in `linker` (which must
-/// already hold WASI preview 1) with the deadline-bounded version, which
-/// calls wasmtime-wasi's own implementation (through its public
-/// `WasiSnapshotPreview1` trait, as its generated linker glue does).
-pub(crate) fn shadow_poll_oneoff(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    linker.func_wrap_async(
-        WASI_MODULE,
-        "poll_oneoff",
-        |mut caller: Caller<'_, HostState>,
-         (subs, events, nsubscriptions, nevents): (i32, i32, i32, i32)| {
-            Box::new(async move {
-                let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-                    wasmtime::bail!("missing required memory export");
-                };
-                // Wasm pointers and sizes are u32 reinterpreted as i32.
-                let (subs, events) = (subs as u32, events as u32);
-                let (nsubscriptions, nevents) = (nsubscriptions as u32, nevents as u32);
-                // wasmtime-wasi bounds host-side copies by the store's
-                // hostcall fuel, which its generated glue hands over before
-                // each call.
-                let fuel = caller.as_context_mut().hostcall_fuel();
-                let (data, state) = memory.data_and_store_mut(&mut caller);
-                state.wasi.set_hostcall_fuel(fuel);
-                clamp_clock_subscriptions(data, state, subs, nsubscriptions);
-                let deadline = state.deadline;
-                let mut guest = wiggle::GuestMemory::Unshared(data);
-                let result = WasiSnapshotPreview1::poll_oneoff(
-                    &mut state.wasi,
-                    &mut guest,
-                    wiggle::GuestPtr::new(subs),
-                    wiggle::GuestPtr::new(events),
-                    nsubscriptions,
-                )
-                .await;
-                if Instant::now() >= deadline {
-                    return Err(Trap::Interrupt.into());
-                }
-                let errno = match result {
-                    Ok(count) => match guest.write(wiggle::GuestPtr::<u32>::new(nevents), count) {
-                        Ok(()) => Errno::Success,
-                        Err(_) => Errno::Fault,
-                    },
-                    Err(e) => e.downcast()?,
-                };
-                Ok(errno as i32)
-            })
-        },
-    )?;
-    linker.allow_shadowing(false);
-    Ok(())
+/// The deadline-bounded `wasi_snapshot_preview1::poll_oneoff`, in the shape
+/// `Linker::func_wrap_async` takes (the `wasi` module links it over
+/// wasmtime-wasi's own). It calls wasmtime-wasi's implementation (through
+/// its public `WasiSnapshotPreview1` trait, as its generated linker glue
+/// does).
+pub(crate) fn bounded_poll_oneoff(
+    mut caller: Caller<'_, HostState>,
+    (subs, events, nsubscriptions, nevents): (i32, i32, i32, i32),
+) -> Box<dyn Future<Output = wasmtime::Result<i32>> + Send + '_> {
+    Box::new(async move {
+        let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+            wasmtime::bail!("missing required memory export");
+        };
+        // Wasm pointers and sizes are u32 reinterpreted as i32.
+        let (subs, events) = (subs as u32, events as u32);
+        let (nsubscriptions, nevents) = (nsubscriptions as u32, nevents as u32);
+        // wasmtime-wasi bounds host-side copies by the store's
+        // hostcall fuel, which its generated glue hands over before
+        // each call.
+        let fuel = caller.as_context_mut().hostcall_fuel();
+        let (data, state) = memory.data_and_store_mut(&mut caller);
+        state.wasi.set_hostcall_fuel(fuel);
+        clamp_clock_subscriptions(data, state, subs, nsubscriptions);
+        let deadline = state.deadline;
+        let mut guest = wiggle::GuestMemory::Unshared(data);
+        let result = WasiSnapshotPreview1::poll_oneoff(
+            &mut state.wasi,
+            &mut guest,
+            wiggle::GuestPtr::new(subs),
+            wiggle::GuestPtr::new(events),
+            nsubscriptions,
+        )
+        .await;
+        if Instant::now() >= deadline {
+            return Err(Trap::Interrupt.into());
+        }
+        let errno = match result {
+            Ok(count) => match guest.write(wiggle::GuestPtr::<u32>::new(nevents), count) {
+                Ok(()) => Errno::Success,
+                Err(_) => Errno::Fault,
+            },
+            Err(e) => e.downcast()?,
+        };
+        Ok(errno as i32)
+    })
 }
 
 /// Shortens clock subscriptions that end after the deadline. Anything it

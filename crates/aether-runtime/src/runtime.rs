@@ -20,10 +20,11 @@ use crate::cache::ModuleHash;
 use crate::config::{Limits, RuntimeConfig};
 use crate::epoch::EpochTicker;
 use crate::error::{CompileError, Failure, InvokeError, RuntimeError};
+use crate::host::{HostState, MemoryLimiter};
 use crate::output::BoundedOutput;
 use crate::poll::InvocationClock;
-use crate::sandbox::{self, HostState, MemoryLimiter};
 use crate::validate::validate_command_module;
+use crate::{sandbox, wasi};
 
 /// A compiled, linked module, ready to instantiate.
 pub struct LoadedModule {
@@ -112,7 +113,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine =
             Engine::new(&sandbox::serving_config(&config)).map_err(RuntimeError::Engine)?;
-        let linker = sandbox::linker(&engine).map_err(RuntimeError::Engine)?;
+        let linker = wasi::linker(&engine).map_err(RuntimeError::Engine)?;
         let artifacts = match &config.artifact_dir {
             Some(dir) => {
                 Some(

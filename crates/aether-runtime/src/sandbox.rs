@@ -1,114 +1,11 @@
-//! The sandbox: engine configuration, the WASI linker and the per-invocation
-//! host state (WASI context and memory limiter).
+//! The sandbox's engine configuration: the wasm feature set and code
+//! generation settings every engine shares, the serving engine's pooling
+//! allocator and fiber stacks, and the start-up summary of those settings.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
-
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
-    ResourceLimiter, Store,
-};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use crate::config::RuntimeConfig;
-use crate::validate::WASI_MODULE;
-
-/// Largest table a function may grow to. Equal to the pooling allocator's
-/// default slot size; a Rust program's function table holds a few thousand
-/// entries.
-pub(crate) const MAX_TABLE_ELEMENTS: usize = 20_000;
-
-/// State of one invocation's `Store`.
-pub(crate) struct HostState {
-    pub(crate) wasi: WasiP1Ctx,
-    pub(crate) limiter: MemoryLimiter,
-    /// When the invocation's time limit ends; host calls that could block
-    /// (`poll_oneoff`) are bounded by it.
-    pub(crate) deadline: Instant,
-    /// Zero of the guest's monotonic clock.
-    pub(crate) clock_origin: Instant,
-}
-
-impl HostState {
-    /// Host state of one invocation whose guest clock starts at `origin`
-    /// and whose time limit is `timeout` from then.
-    pub(crate) fn new(
-        wasi: WasiP1Ctx,
-        limiter: MemoryLimiter,
-        origin: Instant,
-        timeout: Duration,
-    ) -> Self {
-        // A timeout too large for `Instant` is as good as none.
-        let deadline = origin
-            .checked_add(timeout)
-            .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400));
-        HostState {
-            wasi,
-            limiter,
-            deadline,
-            clock_origin: origin,
-        }
-    }
-}
-
-/// Enforces the memory limit and records the peak and whether the limit was
-/// hit (so an allocation failure that the guest turns into a trap is
-/// reported as `memory_limit_exceeded`, not as a generic trap).
-pub(crate) struct MemoryLimiter {
-    pub(crate) limit: usize,
-    pub(crate) peak: usize,
-    pub(crate) hit: bool,
-}
-
-impl MemoryLimiter {
-    pub(crate) fn new(limit: u64) -> Self {
-        MemoryLimiter {
-            limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            peak: 0,
-            hit: false,
-        }
-    }
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Also called with current = 0 for a memory's initial size, so a
-        // module declaring a huge initial memory is refused here too.
-        if desired > self.limit {
-            self.hit = true;
-            return Ok(false);
-        }
-        self.peak = self.peak.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-
-    fn memories(&self) -> usize {
-        1
-    }
-
-    fn tables(&self) -> usize {
-        1
-    }
-}
+use crate::host::MAX_TABLE_ELEMENTS;
 
 /// The wasm feature set and code generation settings shared by every engine
 /// Aether creates, serving or validating. Only long-standard proposals are
@@ -189,32 +86,4 @@ pub(crate) fn summarize(cfg: &RuntimeConfig) -> String {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "none".into()),
     )
-}
-
-/// The linker every module is instantiated with: WASI preview 1 only, with
-/// `poll_oneoff` bounded by the invocation's deadline (see `poll`).
-pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut HostState| &mut s.wasi)?;
-    crate::poll::shadow_poll_oneoff(&mut linker)?;
-    Ok(linker)
-}
-
-/// Names of the functions the linker provides under `wasi_snapshot_preview1`.
-pub(crate) fn linked_wasi_functions(engine: &Engine) -> BTreeSet<String> {
-    let linker = linker(engine).expect("WASI preview 1 links into a fresh linker");
-    let mut store = Store::new(
-        engine,
-        HostState::new(
-            WasiCtxBuilder::new().build_p1(),
-            MemoryLimiter::new(0),
-            Instant::now(),
-            Duration::ZERO,
-        ),
-    );
-    linker
-        .iter(&mut store)
-        .filter(|(module, _, _)| *module == WASI_MODULE)
-        .map(|(_, name, _)| name.to_owned())
-        .collect()
 }

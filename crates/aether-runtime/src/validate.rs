@@ -11,9 +11,7 @@ use wasmtime::{Engine, Module};
 
 use crate::error::CompileError;
 use crate::sandbox;
-
-/// The only import module Aether links.
-pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
+use crate::wasi::{self, WASI_MODULE};
 
 /// Most functions a module may define. Cranelift's compile time grows with
 /// the function count (about 165 µs per small function on a 2-vCPU VM):
@@ -40,7 +38,7 @@ pub fn validation_engine() -> &'static Engine {
 /// `wasi_snapshot_preview1`, read from the linker itself.
 fn wasi_function_names() -> &'static BTreeSet<String> {
     static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
-    NAMES.get_or_init(|| sandbox::linked_wasi_functions(validation_engine()))
+    NAMES.get_or_init(|| wasi::linked_wasi_functions(validation_engine()))
 }
 
 /// Checks that `wasm` is valid for `engine` and is a WASI command module:
