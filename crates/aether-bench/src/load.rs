@@ -33,66 +33,59 @@ const JSON_INPUT_BYTES: usize = 10_000;
 /// The input every hello world gets, and the output it must answer.
 const HELLO_MSG: &str = "Hello from Aether!";
 
-/// Command-line options of `aether-bench load`.
-struct Options {
+/// Command-line options of `aether-bench load`. Each option may be given
+/// more than once (the last one counts), as with the hand-written parser
+/// this replaced.
+#[derive(Debug, clap::Args)]
+#[command(args_override_self = true)]
+pub struct Options {
+    /// The wrk binary that drives the load.
+    #[arg(long, value_name = "PATH", default_value = "wrk")]
     wrk: String,
+    /// Seconds per measured point (each server gets a 1 s warm-up first).
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
     duration: u64,
+    /// Connection counts to measure each scenario at, comma-separated.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        action = clap::ArgAction::Set,
+        default_value = "1,16,64"
+    )]
     concurrency: Vec<u32>,
+    /// `wasmtime` binary for the `wasmtime serve` baseline (the baseline
+    /// runs only with --component too).
+    #[arg(long, value_name = "PATH")]
     wasmtime: Option<PathBuf>,
+    /// The wasi-http component `wasmtime serve` runs
+    /// (bench/wasi-http-hello; the baseline runs only with --wasmtime too).
+    #[arg(long, value_name = "WASM")]
     component: Option<PathBuf>,
+    /// Also write the table into this file, between `<!-- load:begin -->`
+    /// and `<!-- load:end -->` (bench/run.sh: BENCHMARKS.md).
+    #[arg(long, value_name = "BENCHMARKS.md")]
     out: Option<PathBuf>,
+    /// Run only these scenarios, comma-separated: static, wasmtime, hello,
+    /// json, loop, control, telemetry, churn [default: all].
+    #[arg(
+        long,
+        value_name = "SCENARIO,...",
+        value_delimiter = ',',
+        action = clap::ArgAction::Set
+    )]
     only: Option<Vec<String>>,
-    /// Rounds of the telemetry on/off comparison; `None`: 6, 2 when
-    /// `duration` is 1 s (smoke).
+    /// Rounds of the telemetry on/off comparison [default: 6; 2 when
+    /// --duration is 1 or less (smoke)].
+    #[arg(long, value_name = "N")]
     rounds: Option<usize>,
     /// The telemetry comparison as an A/A run: both edges without
     /// telemetry, so the paired differences show the noise floor.
+    #[arg(long)]
     aa: bool,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut o = Options {
-            wrk: "wrk".into(),
-            duration: 5,
-            concurrency: vec![1, 16, 64],
-            wasmtime: None,
-            component: None,
-            out: None,
-            only: None,
-            rounds: None,
-            aa: false,
-        };
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--wrk" => o.wrk = value()?.clone(),
-                "--duration" => o.duration = value()?.parse().context("--duration <seconds>")?,
-                "--concurrency" => {
-                    o.concurrency = value()?
-                        .split(',')
-                        .map(str::parse)
-                        .collect::<Result<_, _>>()
-                        .context("--concurrency 1,16,64")?
-                }
-                "--wasmtime" => o.wasmtime = Some(value()?.into()),
-                "--component" => o.component = Some(value()?.into()),
-                "--out" => o.out = Some(value()?.into()),
-                "--only" => o.only = Some(value()?.split(',').map(str::to_owned).collect()),
-                "--rounds" => o.rounds = Some(value()?.parse().context("--rounds <n>")?),
-                "--aa" => o.aa = true,
-                other => bail!(
-                    "unknown option {other}; usage: aether-bench load [--wrk PATH] [--duration SECS] \
-                     [--concurrency 1,16,64] [--wasmtime PATH --component WASM] [--out BENCHMARKS.md] \
-                     [--only static,wasmtime,hello,json,loop,control,telemetry,churn] \
-                     [--rounds N (telemetry)] [--aa (telemetry: off against off)]"
-                ),
-            }
-        }
-        Ok(o)
-    }
-
     fn wants(&self, scenario: &str) -> bool {
         self.only
             .as_ref()
@@ -373,9 +366,8 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// Runs the benchmark; `args` are the options after `load`.
-pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let o = Options::parse(args)?;
+/// Runs the benchmark with the options given after `load`.
+pub async fn run(o: Options) -> anyhow::Result<()> {
     let root = crate::root();
     let hello = wasm(&root, "hello_world")?;
     let transform = wasm(&root, "json_transform")?;
@@ -932,4 +924,164 @@ fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
     std::fs::write(&tmp, new)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Bench, Cli};
+    use clap::Parser as _;
+
+    /// `aether-bench load ARGS`, parsed as the binary parses it.
+    fn load(args: &[&str]) -> Options {
+        let argv = ["aether-bench", "load"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Bench::Load(o),
+            }) => o,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// The words of the first non-empty `name=(...)` bash array in
+    /// `script`, quotes dropped (variables stay as written).
+    fn bash_array(script: &str, name: &str) -> Vec<String> {
+        let open = format!("{name}=(");
+        let start = script
+            .match_indices(&open)
+            .map(|(i, _)| i + open.len())
+            .find(|&i| !script[i..].starts_with(')'))
+            .unwrap_or_else(|| panic!("bench/run.sh no longer sets {name}"));
+        let end = start + script[start..].find(')').expect("closing )");
+        script[start..end]
+            .split_whitespace()
+            .map(|w| w.trim_matches('"').to_owned())
+            .collect()
+    }
+
+    /// The arguments bench/run.sh passes, read from the script itself, so a
+    /// new option there that this parser lacks fails here.
+    #[test]
+    fn bench_run_sh_command_lines_parse() {
+        let script = include_str!("../../../bench/run.sh");
+        assert!(
+            script.contains(r#""$bin/aether-bench" load "${load_args[@]}" "${wasmtime_args[@]}""#),
+            "bench/run.sh calls aether-bench differently; update this test"
+        );
+        let wasmtime = bash_array(script, "wasmtime_args");
+        assert_eq!(wasmtime[0], "--wasmtime");
+        // Both load_args lines (smoke, full), with and without wasmtime.
+        let mut seen = 0;
+        for line in script.lines().filter(|l| l.contains("load_args=(")) {
+            let args = bash_array(line, "load_args");
+            let o = load(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(o.wasmtime, None);
+            let with: Vec<&str> = args.iter().chain(&wasmtime).map(String::as_str).collect();
+            let o = load(&with);
+            assert_eq!(o.wasmtime.as_deref(), Some(Path::new("$wasmtime")));
+            assert!(o.component.is_some(), "{with:?}");
+            seen += 1;
+        }
+        assert_eq!(seen, 2, "bench/run.sh: smoke and full load_args");
+
+        // The same lines written out.
+        let smoke = load(&["--duration", "1", "--concurrency", "16"]);
+        assert_eq!((smoke.duration, &smoke.concurrency[..]), (1, &[16][..]));
+        assert_eq!(smoke.out, None);
+        let full = load(&[
+            "--duration",
+            "5",
+            "--out",
+            "/src/BENCHMARKS.md",
+            "--wasmtime",
+            "/src/bench/.tools/bin/wasmtime",
+            "--component",
+            "/src/bench/wasi-http-hello/target/wasm32-wasip2/release/wasi_http_hello.wasm",
+        ]);
+        assert_eq!(full.duration, 5);
+        assert_eq!(full.concurrency, [1, 16, 64]);
+        assert_eq!(full.out.as_deref(), Some(Path::new("/src/BENCHMARKS.md")));
+        assert_eq!(
+            full.wasmtime.as_deref(),
+            Some(Path::new("/src/bench/.tools/bin/wasmtime"))
+        );
+        assert!(full.component.is_some());
+    }
+
+    #[test]
+    fn documented_command_lines_parse() {
+        // BENCHMARKS.md, docs/observability.md, docs/SECURITY.md.
+        let o = load(&[
+            "--duration",
+            "5",
+            "--concurrency",
+            "16",
+            "--only",
+            "hello,loop",
+        ]);
+        assert_eq!(o.concurrency, [16]);
+        assert_eq!(
+            o.only.as_deref(),
+            Some(&["hello".into(), "loop".into()][..])
+        );
+        assert!(o.wants("loop") && !o.wants("static"));
+        let o = load(&[
+            "--duration",
+            "5",
+            "--concurrency",
+            "1,16,64",
+            "--only",
+            "static,hello,loop",
+        ]);
+        assert_eq!(o.concurrency, [1, 16, 64]);
+        let o = load(&["--only", "telemetry"]);
+        assert!(o.wants("telemetry") && !o.wants("hello"));
+        let o = load(&[
+            "--duration",
+            "5",
+            "--only",
+            "telemetry",
+            "--rounds",
+            "20",
+            "--aa",
+        ]);
+        assert_eq!((o.rounds, o.aa), (Some(20), true));
+        assert!(load(&["--only", "loop"]).wants("loop"));
+    }
+
+    #[test]
+    fn defaults_repeats_and_other_spellings() {
+        let o = load(&[]);
+        assert_eq!(o.wrk, "wrk");
+        assert_eq!((o.duration, &o.concurrency[..]), (5, &[1, 16, 64][..]));
+        assert_eq!((o.wasmtime, o.component, o.out), (None, None, None));
+        assert_eq!((o.only, o.rounds, o.aa), (None, None, false));
+        assert!(load(&[]).wants("churn"));
+        // As with the hand-written parser, the last occurrence counts.
+        let o = load(&[
+            "--duration",
+            "1",
+            "--duration",
+            "3",
+            "--concurrency",
+            "1,2",
+            "--concurrency",
+            "4",
+            "--only",
+            "hello",
+            "--only",
+            "json",
+            "--aa",
+            "--aa",
+        ]);
+        assert_eq!((o.duration, &o.concurrency[..]), (3, &[4][..]));
+        assert_eq!(o.only.as_deref(), Some(&["json".to_owned()][..]));
+        assert!(o.aa);
+        // `--option=value` works too.
+        let o = load(&["--wrk=/usr/bin/wrk", "--concurrency=8,32"]);
+        assert_eq!(
+            (&o.wrk[..], &o.concurrency[..]),
+            ("/usr/bin/wrk", &[8, 32][..])
+        );
+    }
 }

@@ -6,13 +6,17 @@
 //! ```
 //!
 //! It needs `examples/hello_world` built for wasm32-wasip1 and the release
-//! `aether-engine` binary (both built by `bench/micro.sh`).
+//! `aether-engine` binary (`(cd examples && cargo build --release) &&
+//! cargo build --release -p aether-engine`, as in BENCHMARKS.md). The
+//! other subcommands, `distribution` and `load`, live in their modules;
+//! `aether-bench --help` lists them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aether_runtime::{Invocation, Limits, ModuleHash, ModuleSource, Runtime, RuntimeConfig};
 use anyhow::{Context, bail};
+use clap::Parser as _;
 
 /// Executions timed for the cached-execute figure.
 const EXECUTIONS: usize = 20_000;
@@ -24,13 +28,38 @@ const COMPILES: usize = 10;
 mod distribution;
 mod load;
 
+/// Aether's benchmarks: the runtime's micro-benchmarks, deploy-to-ready
+/// across edges, and the side-by-side load benchmark (BENCHMARKS.md says
+/// how each is run).
+#[derive(Debug, clap::Parser)]
+#[command(name = "aether-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+/// One benchmark.
+#[derive(Debug, clap::Subcommand)]
+enum Bench {
+    /// The runtime's micro-benchmarks (cached execute, compile, restart)
+    /// and the edge binary's memory footprint, as a table. Needs
+    /// examples/hello_world built and the release aether-engine.
+    Micro,
+    /// Deploy-to-ready across three edges, and the cost of event reporting
+    /// on the request path (one edge alone vs. attached to a control
+    /// plane). Needs aether-engine and aether-control built beside this
+    /// binary.
+    Distribution,
+    /// The side-by-side load benchmark behind bench/run.sh: aether's
+    /// `/execute` against `wasmtime serve` and a static server, with wrk.
+    Load(load::Options),
+}
+
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("micro") => micro(),
-        Some("distribution") => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
-        Some("load") => tokio::runtime::Runtime::new()?.block_on(load::run(&args[2..])),
-        _ => bail!("usage: aether-bench micro | distribution | load [options]"),
+    match Cli::parse().command {
+        Bench::Micro => micro(),
+        Bench::Distribution => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
+        Bench::Load(options) => tokio::runtime::Runtime::new()?.block_on(load::run(options)),
     }
 }
 
@@ -319,4 +348,55 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn micro_and_distribution_parse() {
+        // BENCHMARKS.md: `aether-bench micro`, `aether-bench distribution`.
+        assert!(matches!(
+            Cli::try_parse_from(["aether-bench", "micro"]).map(|c| c.command),
+            Ok(Bench::Micro)
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["aether-bench", "distribution"]).map(|c| c.command),
+            Ok(Bench::Distribution)
+        ));
+    }
+
+    #[test]
+    fn bad_command_lines_are_clap_errors() {
+        use clap::error::ErrorKind;
+        let kind = |args: &[&str]| {
+            Cli::try_parse_from(["aether-bench"].iter().chain(args))
+                .map(|c| c.command)
+                .unwrap_err()
+                .kind()
+        };
+        assert_eq!(kind(&["load", "--bogus"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["load", "--duration"]), ErrorKind::InvalidValue);
+        assert_eq!(
+            kind(&["load", "--duration", "soon"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["load", "--concurrency", "1,x"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(kind(&["load", "extra"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["bogus"]), ErrorKind::InvalidSubcommand);
+        assert_eq!(
+            kind(&[]),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+    }
 }
