@@ -1,15 +1,15 @@
-//! `POST /execute` bodies: decoding never panics, and an accepted request
-//! round-trips through its own serialisation.
+//! `POST /execute` bodies through the edge's own decoder
+//! (`aether_engine::input::ExecuteBody`, as the handler calls it): decoding
+//! never panics and agrees with the `serde_json::Value` tree it stands in
+//! for (`aether_proto::ExecuteRequest`): the same bodies accepted with the
+//! same errors, the same fields, and `input` as compact JSON text of the
+//! same value. The same check runs on thousands of inputs in every CI run:
+//! aether-hostile `decoders::random_and_mutated_inputs_never_panic_a_decoder`.
 #![no_main]
 
-use aether_proto::ExecuteRequest;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(req) = serde_json::from_slice::<ExecuteRequest>(data) {
-        let _ = aether_proto::validate_function_name(&req.function);
-        let again = serde_json::to_vec(&req).expect("a decoded request serialises");
-        let back: ExecuteRequest = serde_json::from_slice(&again).expect("and decodes again");
-        assert_eq!(back.function, req.function);
-    }
-});
+#[path = "../../crates/aether-hostile/tests/all/decoders/execute_body.rs"]
+mod execute_body;
+
+fuzz_target!(|data: &[u8]| execute_body::check(data));

@@ -5,6 +5,10 @@
 //! passes). Same validation as the tree: serde_json's recursion limit, no
 //! out-of-range numbers, valid UTF-8 and escapes. Object keys keep the
 //! client's order.
+//!
+//! Public only so that the `execute_request` fuzz target and aether-hostile's
+//! `decoders` test decode bodies exactly as `POST /execute` does
+//! (`serde_json::from_slice::<ExecuteBody>`); not an API of its own.
 
 use std::fmt;
 
@@ -15,7 +19,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 /// [`aether_proto::ExecuteRequest`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ExecuteBody {
+pub struct ExecuteBody {
     /// Name of the function.
     pub function: String,
     /// `input` as compact JSON (`None` when absent or `null`).

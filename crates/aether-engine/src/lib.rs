@@ -19,7 +19,7 @@ pub mod distribution;
 pub mod error;
 pub mod events;
 pub mod executor;
-mod input;
+pub mod input;
 pub mod node_id;
 pub mod registry;
 pub mod server;

@@ -1,13 +1,18 @@
 //! A fast, deterministic stand-in for the fuzz targets in `fuzz/` (which
 //! need a nightly toolchain): thousands of random and mutated inputs to
-//! the same decoders, which must never panic.
+//! the same decoders, which must never panic. `POST /execute` bodies go
+//! through the edge's own decoder and must agree with the `Value` tree
+//! (`execute_body::check`, shared with the `execute_request` fuzz target).
+
+mod execute_body;
 
 use aether_proto::control::{CallbackBody, DeployRequest, RegisterRequest, RollbackRequest};
-use aether_proto::{ExecuteRequest, validate_function_name};
+use aether_proto::validate_function_name;
 
 const SEEDS: &[&str] = &[
     r#"{"function":"hello_world","input":{"msg":"Hello from Aether!"}}"#,
     r#"{"function":"echo","stdin":"text"}"#,
+    r#"{"function":"f","input":{"b":[1,-2,3.5e-7,1e3,18446744073709551615,true,null,"x\u00e9\"\n"],"a":{},"a":-0.0}}"#,
     r#"{"name":"f","wasm_b64":"AGFzbQEAAAA=","args":["a"],"env":{"K":"V"},"limits":{"timeout":"3s","memory":"16MB"}}"#,
     r#"[{"event":"node_started","data":{"node_id":"n","function":"f"}},{"event":"x"}]"#,
     r#"{"events":[{"event":"a","data":{}}]}"#,
@@ -52,7 +57,7 @@ fn mutate(rng: &mut fastrand::Rng, seed: &[u8]) -> Vec<u8> {
 }
 
 fn decode_everything(data: &[u8]) {
-    let _ = serde_json::from_slice::<ExecuteRequest>(data);
+    execute_body::check(data);
     if let Ok(req) = serde_json::from_slice::<DeployRequest>(data)
         && let Some(limits) = req.limits
     {
@@ -112,4 +117,47 @@ fn random_and_mutated_inputs_never_panic_a_decoder() {
         runs += 1;
     }
     assert_eq!(runs, 4008);
+}
+
+/// Edges of `POST /execute` decoding that random mutation rarely reaches:
+/// the edge's decoder must agree with the `Value` tree on each.
+#[test]
+fn execute_bodies_at_the_edges_decode_as_the_value_tree_would() {
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"function":"f","input":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    let mut bodies: Vec<String> = (120..=130).map(nested).collect();
+    bodies.extend(
+        [
+            r#"{"function":"f","input":1e999}"#,
+            r#"{"function":"f","input":-1e999}"#,
+            r#"{"function":"f","input":[1.7976931348623157e308,5e-324,2.2250738585072014e-308,-0]}"#,
+            r#"{"function":"f","input":[0.1,1e-7,123456789012345678901234567890,1.0000000000000002]}"#,
+            r#"{"function":"f","input":{"k":1,"k":2}}"#,
+            r#"{"function":"f","input":"\ud800"}"#,
+            r#"{"function":"f","input":"\ud83d\ude00 \u0000"}"#,
+            r#"{"function":"f","input":null,"stdin":"x"}"#,
+            r#"{"function":"f","input":{},"stdin":"x"}"#,
+            r#"{"function":"f","function":"g"}"#,
+            r#"{"function":"f","inputs":{}}"#,
+            r#"{"function":1}"#,
+            r#"{"input":{}}"#,
+            r#"{"function":"f","input":[1,]}"#,
+            r#"{"function":"f","input":{"a":1} }  "#,
+            r#"{"function":"f"} x"#,
+        ]
+        .map(str::to_owned),
+    );
+    for body in &bodies {
+        execute_body::check(body.as_bytes());
+    }
+    // Not all refused: serde_json's recursion limit is 128 levels.
+    let edge = |body: &str| serde_json::from_str::<aether_engine::input::ExecuteBody>(body);
+    assert!(edge(&nested(120)).is_ok());
+    assert!(edge(&nested(130)).is_err());
+    execute_body::check(b"{\"function\":\"f\",\"input\":\"\xff\"}");
 }
