@@ -1,10 +1,15 @@
-//! The binaries' log output: `tracing` lines on stdout, human-readable or
-//! one JSON object per line, filtered by `RUST_LOG`.
+//! The binaries' log output: `tracing` lines on stdout (on stderr for a
+//! command whose stdout is its own output, such as `aether up`),
+//! human-readable or one JSON object per line, filtered by `RUST_LOG`.
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::TryInitError;
 
 /// Log output of a binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// Human-readable lines (the default).
+    #[default]
     Text,
     /// One JSON object per line: the event's fields under `fields`
     /// (`fields.request_id` on a request's errors) and, when a debug-level
@@ -26,6 +31,16 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// Where the log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// Standard output: the server binaries ([`init`]).
+    Stdout,
+    /// Standard error: a command whose stdout is its own output
+    /// (`aether up --json` prints its URLs there).
+    Stderr,
+}
+
 /// Installs the global tracing subscriber: filter from `RUST_LOG`, or
 /// `default_filter` when it is unset or invalid, lines on stdout in
 /// `format`. Spans of the targets in `quiet_span_targets` are never
@@ -33,7 +48,47 @@ impl std::str::FromStr for LogFormat {
 /// WASI host call in an `info` span, so a plain `RUST_LOG=info` would
 /// otherwise build a span per host call on the hot path (−10 % hello_world
 /// throughput, BENCHMARKS.md) for lines nobody asked for.
+///
+/// # Panics
+///
+/// When a global subscriber is already installed ([`try_init`] returns
+/// that as an error instead).
 pub fn init(format: LogFormat, default_filter: &str, quiet_span_targets: &'static [&'static str]) {
+    try_init(
+        LogOutput::Stdout,
+        format,
+        default_filter,
+        quiet_span_targets,
+    )
+    .expect("failed to set global default subscriber");
+}
+
+/// [`init`] with the lines on `output`, and an error instead of a panic
+/// when a global subscriber is already installed (a test running a
+/// command in-process, say).
+pub fn try_init(
+    output: LogOutput,
+    format: LogFormat,
+    default_filter: &str,
+    quiet_span_targets: &'static [&'static str],
+) -> Result<(), TryInitError> {
+    match output {
+        LogOutput::Stdout => install(std::io::stdout, format, default_filter, quiet_span_targets),
+        LogOutput::Stderr => install(std::io::stderr, format, default_filter, quiet_span_targets),
+    }
+}
+
+/// [`try_init`] for one writer (generic, so the servers' subscriber
+/// writes to stdout without a boxed writer per line).
+fn install<W>(
+    writer: W,
+    format: LogFormat,
+    default_filter: &str,
+    quiet_span_targets: &'static [&'static str],
+) -> Result<(), TryInitError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -56,10 +111,13 @@ pub fn init(format: LogFormat, default_filter: &str, quiet_span_targets: &'stati
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_writer(writer),
             )
-            .init(),
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+            .try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(writer))
+            .try_init(),
     }
 }
 
@@ -90,5 +148,20 @@ mod tests {
         assert_eq!(quiet_targets(None, &quiet), ["wasmtime_wasi"]);
         assert_eq!(quiet_targets(Some("debug"), &quiet), ["wasmtime_wasi"]);
         assert!(quiet_targets(Some("info,wasmtime_wasi=trace"), &quiet).is_empty());
+    }
+
+    #[test]
+    fn try_init_over_an_installed_subscriber_is_an_error_not_a_panic() {
+        // A silent global subscriber first (nothing else in these tests
+        // installs one; one installed before would serve as well), so no
+        // test here prints log lines.
+        let _ =
+            tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default());
+        for output in [LogOutput::Stdout, LogOutput::Stderr] {
+            for format in [LogFormat::Text, LogFormat::Json] {
+                let result = try_init(output, format, "info", &["wasmtime_wasi"]);
+                assert!(result.is_err(), "{output:?} {format:?}");
+            }
+        }
     }
 }

@@ -181,13 +181,17 @@ fn port_hint(e: anyhow::Error, flag: &str, port: u16) -> anyhow::Error {
     ))
 }
 
-/// Both servers log to stderr; `RUST_LOG` overrides the default level.
+/// Both servers log as the `aether-engine` binary does (`RUST_LOG`, by
+/// default `info` without wasmtime-wasi's host-call lines, and
+/// wasmtime-wasi's per-host-call spans off unless `RUST_LOG` names it),
+/// but to stderr: stdout is `aether up`'s own output (`--json`'s line).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second initialisation can only fail in tests; logging is optional.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Fails only when a subscriber is already installed, i.e. in tests
+    // that run `aether up` in-process with their own: keep that one.
+    let _ = aether_http::logging::try_init(
+        aether_http::logging::LogOutput::Stderr,
+        aether_http::logging::LogFormat::Text,
+        aether_engine::DEFAULT_LOG_FILTER,
+        aether_engine::QUIET_SPAN_TARGETS,
+    );
 }
