@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let tally = tally.get_or_insert_with(smith::Tally::default);
     smith::run(rt, &module, tally);
     // Progress on stderr: shows that modules really run, and how they end.
-    if tally.total().is_power_of_two() || tally.total() % 10_000 == 0 {
+    if tally.total().is_power_of_two() || tally.total().is_multiple_of(10_000) {
         eprintln!("execute_generated: {}", tally.summary());
     }
 });

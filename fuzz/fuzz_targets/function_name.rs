@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
     if aether_proto::validate_function_name(name).is_ok() {
         assert!(!name.is_empty() && name.len() <= 63, "{name:?}");
         assert!(name != "." && name != ".." && !name.contains(['/', '\\', '.', '\0', '%']));
-        assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'));
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        );
         assert!(!name.starts_with(['_', '-']));
     }
 });
