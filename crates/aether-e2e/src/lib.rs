@@ -16,7 +16,11 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// Node token used by the test control planes and edges.
 pub const NODE_TOKEN: &str = "test-node-token";
 
-/// Directory holding the workspace's binaries (built if missing).
+/// The server binaries the harness runs.
+const BINARIES: [&str; 2] = ["aether-engine", "aether-control"];
+
+/// Directory holding the workspace's server binaries, built when missing
+/// or older than their sources (a test never runs a stale binary).
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -27,11 +31,11 @@ pub fn bin_dir() -> &'static Path {
             dir.pop();
         }
         // `cargo test --workspace` (scripts/test.sh, CI) builds them fresh.
-        // Building here only when missing: a nested `cargo build` of two
-        // packages resolves features differently from the workspace and
-        // would rebuild wasmtime. After changing a server, run
-        // `cargo build --bins` before `cargo test -p aether-e2e`.
-        if !dir.join("aether-engine").exists() || !dir.join("aether-control").exists() {
+        // Building here only when missing or stale: a nested `cargo build`
+        // of two packages resolves features differently from the workspace
+        // and may rebuild wasmtime.
+        if let Some(why) = stale(&dir) {
+            eprintln!("aether-e2e: {why}; building the server binaries");
             let release = dir.ends_with("release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
@@ -48,9 +52,86 @@ pub fn bin_dir() -> &'static Path {
             }
             let status = cmd.status().expect("cargo runs");
             assert!(status.success(), "building the server binaries failed");
+            if let Some(why) = stale(&dir) {
+                panic!(
+                    "the server binaries in {} are still stale after building them: {why}",
+                    dir.display()
+                );
+            }
         }
         dir
     })
+}
+
+/// The workspace crates the server binaries are built from.
+const SOURCE_CRATES: [&str; 6] = [
+    "aether-engine",
+    "aether-control",
+    "aether-runtime",
+    "aether-http",
+    "aether-proto",
+    "aether-store",
+];
+
+/// Why the binaries in `dir` cannot be used as they are: one is missing,
+/// or a source file they are built from ([`SOURCE_CRATES`]' `src` and
+/// `Cargo.toml`, the workspace's `Cargo.toml` and `Cargo.lock`) changed
+/// after it was built. `None` when they are fresh.
+fn stale(dir: &Path) -> Option<String> {
+    let newest_source = newest_source();
+    for name in BINARIES {
+        let path = dir.join(name);
+        let built = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+            Ok(t) => t,
+            Err(_) => return Some(format!("{} is missing", path.display())),
+        };
+        if let Some((changed, source)) = &newest_source
+            && changed > &built
+        {
+            return Some(format!(
+                "{} is older than {}",
+                path.display(),
+                source.display()
+            ));
+        }
+    }
+    None
+}
+
+/// The most recently modified source file the server binaries are built
+/// from, and when.
+fn newest_source() -> Option<(std::time::SystemTime, PathBuf)> {
+    let root = aether_fixtures::repo();
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut consider = |path: PathBuf| {
+        if let Ok(t) = std::fs::metadata(&path).and_then(|m| m.modified())
+            && newest.as_ref().is_none_or(|(n, _)| t > *n)
+        {
+            newest = Some((t, path));
+        }
+    };
+    consider(root.join("Cargo.lock"));
+    consider(root.join("Cargo.toml"));
+    let mut pending: Vec<PathBuf> = Vec::new();
+    for krate in SOURCE_CRATES {
+        let krate = root.join("crates").join(krate);
+        consider(krate.join("Cargo.toml"));
+        pending.push(krate.join("src"));
+    }
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                consider(path);
+            }
+        }
+    }
+    newest
 }
 
 pub use aether_fixtures::free_port;
