@@ -1,20 +1,14 @@
-//! Bearer-token checks: the admin token for the management API, the node
-//! token for edge traffic; blob pulls accept either. Tokens are compared in
-//! constant time (on their sha256, so the length does not leak either) and
-//! never logged.
+//! Which token opens which route: the admin token the management API, the
+//! node token edge traffic; blob pulls accept either. Reading and comparing
+//! tokens (constant time, never logged) is `aether_http::auth`.
 
+use aether_http::ApiError;
+use aether_http::auth::{Token, bearer_token};
+use aether_http::config::Secret;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-use aether_proto::ErrorCode;
-
-use crate::config::Secret;
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Which callers a route admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +24,8 @@ pub enum Access {
 /// The configured tokens, as digests.
 #[derive(Clone, Default)]
 pub struct Auth {
-    admin: Option<[u8; 32]>,
-    node: Option<[u8; 32]>,
+    admin: Option<Token>,
+    node: Option<Token>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -42,16 +36,12 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
 impl Auth {
     /// Auth with these tokens; with neither, every request is admitted.
     pub fn new(admin: Option<&Secret>, node: Option<&Secret>) -> Self {
         Auth {
-            admin: admin.map(|s| digest(s.expose())),
-            node: node.map(|s| digest(s.expose())),
+            admin: admin.map(Token::new),
+            node: node.map(Token::new),
         }
     }
 
@@ -65,29 +55,9 @@ impl Auth {
         if !self.enabled() {
             return Ok(());
         }
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "missing bearer token (Authorization: Bearer <token>)",
-            ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "malformed Authorization header; expected `Bearer <token>`",
-                )
-            })?;
-        let presented = digest(token.as_bytes());
-        let matches = |expected: &Option<[u8; 32]>| {
-            expected.is_some_and(|e| bool::from(e.ct_eq(&presented))) && !token.is_empty()
-        };
+        let token = bearer_token(headers)?;
+        let matches =
+            |expected: &Option<Token>| expected.as_ref().is_some_and(|e| e.matches(token));
         let admitted = match access {
             Access::Admin => matches(&self.admin),
             Access::Node => matches(&self.node),
@@ -96,16 +66,19 @@ impl Auth {
         if admitted {
             Ok(())
         } else {
-            Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "invalid token for this endpoint",
-            ))
+            Err(ApiError::unauthorized("invalid token for this endpoint"))
         }
     }
 }
 
-async fn require(state: &AppState, access: Access, request: Request, next: Next) -> Response {
-    match state.auth().check(request.headers(), access) {
+/// Middleware admitting requests with a token `access` allows
+/// (`from_fn_with_state((auth, access), require)`).
+pub async fn require(
+    State((auth, access)): State<(Auth, Access)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth.check(request.headers(), access) {
         Ok(()) => next.run(request).await,
         Err(e) => {
             tracing::debug!(path = %request.uri().path(), ?access, "request refused: {}", e.message);
@@ -114,28 +87,9 @@ async fn require(state: &AppState, access: Access, request: Request, next: Next)
     }
 }
 
-/// Middleware admitting only the admin token.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    require(&state, Access::Admin, request, next).await
-}
-
-/// Middleware admitting only the node token.
-pub async fn require_node(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    require(&state, Access::Node, request, next).await
-}
-
-/// Middleware admitting the admin or the node token.
-pub async fn require_pull(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    require(&state, Access::Pull, request, next).await
-}
-
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
 
     use super::*;
 

@@ -3,11 +3,11 @@
 //! variable). Every option has a working default, so the binary starts with
 //! no file at all.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aether_proto::limits::{LimitsError, parse_duration, parse_size};
+use aether_http::config::{self as layers, ServerFlags, check_listen};
+pub use aether_http::config::{ConfigError, Secret, is_loopback};
 use aether_store::DEFAULT_EVENT_RETENTION;
 use clap::Parser;
 use serde::Deserialize;
@@ -32,21 +32,16 @@ pub const MAX_MODULE_SIZE_CEILING: u64 = 1 << 30;
 #[derive(Debug, Clone, Default, Parser)]
 #[command(name = "aether-control", version, about = "Aether control plane")]
 pub struct Cli {
-    /// TOML configuration file.
-    #[arg(long, env = "AETHER_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, env = "AETHER_HOST")]
-    pub host: Option<String>,
-    /// Port to listen on (0 picks a free one).
-    #[arg(long, env = "AETHER_PORT")]
-    pub port: Option<u16>,
+    /// `--config`, `--host`, `--port`, `--log-format`.
+    #[command(flatten)]
+    pub server: ServerFlags,
     /// Database file.
     #[arg(long, env = "AETHER_DB")]
     pub db: Option<PathBuf>,
-    /// Directory of content-addressed wasm blobs.
-    #[arg(long = "func-dir", env = "AETHER_FUNC_DIR")]
-    pub func_dir: Option<PathBuf>,
+    /// Directory of content-addressed wasm blobs [default: `blobs` next
+    /// to the database]. `--func-dir` is its old name.
+    #[arg(long, alias = "func-dir", env = "AETHER_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
     /// A node is offline after this long without a heartbeat (e.g. "30s").
     #[arg(long, env = "AETHER_NODE_TIMEOUT")]
     pub node_timeout: Option<String>,
@@ -65,9 +60,6 @@ pub struct Cli {
     /// Allow listening on a non-loopback address without tokens.
     #[arg(long, env = "AETHER_INSECURE")]
     pub insecure: bool,
-    /// Log format: `text` (default) or `json` (one object per line).
-    #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
     /// Same as `--log-format json` (kept for existing deployments).
     #[arg(long, env = "AETHER_LOG_JSON", hide = true)]
     pub log_json: bool,
@@ -153,29 +145,6 @@ pub struct AuthSection {
     pub node_token: Option<String>,
 }
 
-/// A token that never appears in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a token; empty strings mean "not configured".
-    pub fn new(token: impl Into<String>) -> Option<Self> {
-        let token = token.into();
-        (!token.is_empty()).then_some(Secret(token))
-    }
-
-    /// The token bytes, for comparison only.
-    pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -219,50 +188,8 @@ impl Default for Config {
     }
 }
 
-/// Why the configuration is unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("invalid config file {path}: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The TOML error.
-        source: Box<toml::de::Error>,
-    },
-    /// A duration or size could not be parsed.
-    #[error(transparent)]
-    Value(#[from] LimitsError),
-    /// Only one of the two tokens is set.
-    #[error(
-        "set both the admin token and the node token (AETHER_ADMIN_TOKEN, AETHER_NODE_TOKEN), or neither"
-    )]
-    PartialAuth,
-    /// No tokens, and a non-loopback address without `--insecure`.
-    #[error(
-        "refusing to listen on {host} without tokens: set AETHER_ADMIN_TOKEN and AETHER_NODE_TOKEN, bind to 127.0.0.1, or pass --insecure"
-    )]
-    InsecureBind {
-        /// The refused address.
-        host: String,
-    },
-    /// A value is out of its allowed range.
-    #[error("{field} {reason}")]
-    OutOfRange {
-        /// The option.
-        field: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-}
+/// What to set instead of `--insecure` on a non-loopback address.
+const TOKENS_REMEDY: &str = "set AETHER_ADMIN_TOKEN and AETHER_NODE_TOKEN";
 
 /// `blobs` next to the database file.
 pub fn default_blob_dir(db_path: &Path) -> PathBuf {
@@ -272,29 +199,11 @@ pub fn default_blob_dir(db_path: &Path) -> PathBuf {
     }
 }
 
-/// `true` for `localhost` and loopback IP addresses (`[::1]` included).
-pub fn is_loopback(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 impl Config {
     /// Builds the configuration from the flags (and their variables) and
     /// the file they name, then validates it.
     pub fn load(cli: &Cli) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-                Self::parse_file(path, &text)?
-            }
-            None => FileConfig::default(),
-        };
+        let file = layers::read_file(cli.server.config.as_deref())?;
         let config = Self::merge(file, cli)?;
         config.validate()?;
         Ok(config)
@@ -302,10 +211,7 @@ impl Config {
 
     /// Parses the TOML text of a config file.
     pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-        toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source: Box::new(source),
-        })
+        layers::parse_file(path, text)
     }
 
     /// Applies the file, then the flags, over the defaults (no validation).
@@ -317,33 +223,38 @@ impl Config {
             .or(file.database.path)
             .unwrap_or(defaults.db_path);
         let blob_dir = cli
-            .func_dir
+            .blob_dir
             .clone()
             .or(file.storage.blob_dir)
             .unwrap_or_else(|| default_blob_dir(&db_path));
-        let node_timeout = match cli
-            .node_timeout
-            .as_deref()
-            .or(file.registry.node_timeout.as_deref())
-        {
-            Some(text) => parse_duration("node_timeout", text)?,
-            None => defaults.node_timeout,
-        };
-        let max_module_size = match cli
-            .max_module_size
-            .as_deref()
-            .or(file.limits.max_module_size.as_deref())
-        {
-            Some(text) => parse_size("max_module_size", text)?,
-            None => defaults.max_module_size,
-        };
+        let node_timeout = layers::duration(
+            "node_timeout",
+            &[
+                cli.node_timeout.as_deref(),
+                file.registry.node_timeout.as_deref(),
+            ],
+        )?
+        .unwrap_or(defaults.node_timeout);
+        let max_module_size = layers::size(
+            "max_module_size",
+            &[
+                cli.max_module_size.as_deref(),
+                file.limits.max_module_size.as_deref(),
+            ],
+        )?
+        .unwrap_or(defaults.max_module_size);
         Ok(Config {
             host: cli
+                .server
                 .host
                 .clone()
                 .or(file.server.host)
                 .unwrap_or(defaults.host),
-            port: cli.port.or(file.server.port).unwrap_or(defaults.port),
+            port: cli
+                .server
+                .port
+                .or(file.server.port)
+                .unwrap_or(defaults.port),
             db_path,
             blob_dir,
             node_timeout,
@@ -374,40 +285,35 @@ impl Config {
     /// Checks the values together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.admin_token.is_some() != self.node_token.is_some() {
-            return Err(ConfigError::PartialAuth);
+            return Err(ConfigError::invalid(
+                "tokens",
+                "set both the admin token and the node token (AETHER_ADMIN_TOKEN, AETHER_NODE_TOKEN), or neither",
+            ));
         }
-        if !self.auth_enabled() && !self.insecure && !is_loopback(&self.host) {
-            return Err(ConfigError::InsecureBind {
-                host: self.host.clone(),
-            });
-        }
+        check_listen(
+            &self.host,
+            self.auth_enabled(),
+            self.insecure,
+            TOKENS_REMEDY,
+        )?;
         if self.max_module_size > MAX_MODULE_SIZE_CEILING {
-            return Err(ConfigError::OutOfRange {
-                field: "max_module_size",
-                reason: format!("must be at most {MAX_MODULE_SIZE_CEILING} bytes"),
-            });
+            return Err(ConfigError::invalid(
+                "max_module_size",
+                format!("must be at most {MAX_MODULE_SIZE_CEILING} bytes"),
+            ));
         }
         if self.event_retention == 0 {
-            return Err(ConfigError::OutOfRange {
-                field: "events.retention",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if self.host.is_empty() {
-            return Err(ConfigError::OutOfRange {
-                field: "host",
-                reason: "must not be empty".into(),
-            });
+            return Err(ConfigError::invalid(
+                "events.retention",
+                "must be at least 1",
+            ));
         }
         for (field, path) in [
             ("database.path", &self.db_path),
             ("storage.blob_dir", &self.blob_dir),
         ] {
             if path.as_os_str().is_empty() {
-                return Err(ConfigError::OutOfRange {
-                    field,
-                    reason: "must not be empty".into(),
-                });
+                return Err(ConfigError::invalid(field, "must not be empty"));
             }
         }
         Ok(())
@@ -482,7 +388,10 @@ mod tests {
         )
         .unwrap();
         let cli = Cli {
-            port: Some(7001),
+            server: ServerFlags {
+                port: Some(7001),
+                ..ServerFlags::default()
+            },
             ..Cli::default()
         };
         let config = Config::merge(file, &cli).unwrap();
@@ -523,10 +432,6 @@ mod tests {
         ));
         config.insecure = true;
         config.validate().unwrap();
-        for host in ["127.0.0.1", "::1", "[::1]", "localhost"] {
-            assert!(is_loopback(host), "{host}");
-        }
-        assert!(!is_loopback("example.com"));
     }
 
     #[test]
@@ -535,7 +440,12 @@ mod tests {
             admin_token: Secret::new("x"),
             ..Config::default()
         };
-        assert!(matches!(config.validate(), Err(ConfigError::PartialAuth)));
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("AETHER_ADMIN_TOKEN, AETHER_NODE_TOKEN"),
+            "{err}"
+        );
         assert_eq!(Secret::new(""), None);
     }
 

@@ -8,14 +8,14 @@ use aether_http::logging::LogFormat;
 use anyhow::Context;
 use clap::Parser;
 
-use aether_control::server::{log_startup, shutdown_signal};
+use aether_control::server::log_startup;
 use aether_control::{Cli, Config, Server};
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli).context("invalid configuration")?;
     let server = Server::bind(&config).await?;
     log_startup(&config, server.local_addr()?);
-    server.run(shutdown_signal()).await?;
+    server.run(aether_http::shutdown::signal()).await?;
     Ok(())
 }
 
@@ -23,17 +23,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = if cli.log_json {
-        Ok(LogFormat::Json)
+        LogFormat::Json
     } else {
-        cli.log_format.parse::<LogFormat>()
+        cli.server.log_format
     };
-    match format {
-        Ok(format) => aether_http::logging::init(format, "info", &[]),
-        Err(e) => {
-            eprintln!("aether-control: --log-format: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
+    aether_http::logging::init(format, "info", &[]);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

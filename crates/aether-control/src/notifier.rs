@@ -54,7 +54,7 @@ async fn notify_online_edges(state: &AppState, client: &reqwest::Client) {
         }
         let mut request = client.post(format!("{}/notify", node.url.trim_end_matches('/')));
         if let Some(token) = state.node_token() {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose_str());
         }
         tokio::spawn(async move {
             match request.send().await {

@@ -62,7 +62,7 @@ impl Server {
         let store_config = config.clone();
         let store = tokio::task::spawn_blocking(move || open_store(&store_config)).await??;
         let state = AppState::new(Arc::new(store), config);
-        let addr = format!("{}:{}", config.host, config.port);
+        let addr = aether_http::config::listen_addr(&config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -91,7 +91,7 @@ impl Server {
     ) -> Result<(), ServeError> {
         let state = self.state.clone();
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
-        let upkeep = tokio::spawn(crate::telemetry::upkeep_loop(self.state.clone()));
+        let upkeep = tokio::spawn(self.state.metrics().upkeep());
         let result = aether_http::serve(
             self.listener,
             app(self.state),
@@ -124,33 +124,4 @@ pub fn log_startup(config: &Config, addr: SocketAddr) {
             );
         }
     }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

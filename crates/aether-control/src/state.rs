@@ -2,7 +2,6 @@
 //! notifications and counters.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
@@ -11,7 +10,10 @@ use aether_store::{Store, StoreError};
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::store_error;
+use crate::metrics::ControlMetrics;
+use crate::stats::StatsBook;
+use aether_http::ApiError;
 
 /// Changes buffered for slow subscribers before they are told they lagged
 /// (they then reconcile against the manifest, as after a missed
@@ -46,34 +48,6 @@ pub enum Change {
     },
 }
 
-/// Process-lifetime counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Deploys that created a version.
-    pub deploys_created: AtomicU64,
-    /// Deploys identical to the current version.
-    pub deploys_unchanged: AtomicU64,
-    /// Deploys refused (bad name, base64, size, wasm).
-    pub deploys_rejected: AtomicU64,
-    /// Rollbacks.
-    pub rollbacks: AtomicU64,
-    /// Deletes.
-    pub deletes: AtomicU64,
-    /// Registrations and heartbeats.
-    pub heartbeats: AtomicU64,
-    /// Events stored.
-    pub events_received: AtomicU64,
-    /// Module bytes stored by deploys that created a version.
-    pub deploy_bytes: AtomicU64,
-}
-
-impl Metrics {
-    /// Adds one to a counter.
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Settings the handlers need.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -104,10 +78,9 @@ struct Inner {
     settings: Settings,
     auth: Auth,
     changes: broadcast::Sender<Change>,
-    metrics: Metrics,
-    telemetry: crate::telemetry::ControlMetrics,
-    stats: crate::stats::StatsBook,
-    node_token: Option<String>,
+    metrics: Arc<ControlMetrics>,
+    stats: StatsBook,
+    node_token: Option<aether_http::Secret>,
     started: Instant,
 }
 
@@ -137,13 +110,9 @@ impl AppState {
                 settings: Settings::from(config),
                 auth: Auth::new(config.admin_token.as_ref(), config.node_token.as_ref()),
                 changes,
-                metrics: Metrics::default(),
-                telemetry: crate::telemetry::ControlMetrics::new(),
-                stats: crate::stats::StatsBook::default(),
-                node_token: config
-                    .node_token
-                    .as_ref()
-                    .map(|t| String::from_utf8_lossy(t.expose()).into_owned()),
+                metrics: Arc::new(ControlMetrics::new()),
+                stats: StatsBook::default(),
+                node_token: config.node_token.clone(),
                 started: Instant::now(),
             }),
         }
@@ -164,24 +133,20 @@ impl AppState {
         &self.inner.auth
     }
 
-    /// Counters.
-    pub fn metrics(&self) -> &Metrics {
+    /// This server's metrics (its own Prometheus exporter, never the
+    /// global recorder).
+    pub fn metrics(&self) -> &Arc<ControlMetrics> {
         &self.inner.metrics
     }
 
-    /// The Prometheus recorder of this server (never the global one).
-    pub fn telemetry(&self) -> &crate::telemetry::ControlMetrics {
-        &self.inner.telemetry
-    }
-
     /// Execution statistics reported by edges.
-    pub fn stats(&self) -> &crate::stats::StatsBook {
+    pub fn stats(&self) -> &StatsBook {
         &self.inner.stats
     }
 
     /// The node token, for calls to edges (never logged).
-    pub fn node_token(&self) -> Option<&str> {
-        self.inner.node_token.as_deref()
+    pub fn node_token(&self) -> Option<&aether_http::Secret> {
+        self.inner.node_token.as_ref()
     }
 
     /// Time since the state was created.
@@ -220,7 +185,7 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::internal("running a store task", e))?
-        .map_err(ApiError::from)
+        .map_err(store_error)
     }
 
     /// Waits until every store operation started by [`Self::blocking`] has

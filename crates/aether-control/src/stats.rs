@@ -8,40 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use serde::Serialize;
-
-/// Latest report of one edge for one function, and its running totals.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct NodeFunctionStats {
-    /// Invocations reported since the control plane started.
-    pub invocations: u64,
-    /// Failed invocations reported since the control plane started.
-    pub errors: u64,
-    /// p50 latency of the latest reporting window, ms.
-    pub p50_ms: f64,
-    /// p99 latency of the latest reporting window, ms.
-    pub p99_ms: f64,
-    /// When the latest report arrived, RFC 3339.
-    pub last_report: String,
-}
-
-/// Body of `GET /api/functions/{name}/stats`.
-#[derive(Debug, Clone, Serialize)]
-pub struct FunctionStats {
-    /// Function name.
-    pub function: String,
-    /// Sum over edges.
-    pub invocations: u64,
-    /// Sum over edges.
-    pub errors: u64,
-    /// Invocation-weighted mean of the edges' latest p50s (an estimate: the
-    /// exact fleet-wide median needs the raw latencies).
-    pub p50_ms: f64,
-    /// Largest of the edges' latest p99s (an upper bound of the fleet p99).
-    pub p99_ms: f64,
-    /// Per edge.
-    pub nodes: BTreeMap<String, NodeFunctionStats>,
-}
+use aether_proto::control::{FunctionStats, FunctionStatsReport, NodeFunctionStats};
+use serde::Deserialize as _;
 
 /// All statistics, keyed by function then node.
 #[derive(Debug, Default)]
@@ -49,22 +17,16 @@ pub struct StatsBook {
     by_function: Mutex<HashMap<String, BTreeMap<String, NodeFunctionStats>>>,
 }
 
-fn number(data: &serde_json::Value, key: &str) -> Option<f64> {
-    data.get(key).and_then(serde_json::Value::as_f64)
-}
-
 impl StatsBook {
-    /// Records one `function_stats` event (ignored if malformed, logged).
+    /// Records one `function_stats` event from `node_id` (ignored if
+    /// malformed, logged).
     pub fn record(&self, node_id: Option<&str>, data: &serde_json::Value, received_at: &str) {
-        let (Some(function), Some(invocations)) = (
-            data.get("function").and_then(serde_json::Value::as_str),
-            number(data, "invocations"),
-        ) else {
-            tracing::debug!(
-                ?data,
-                "function_stats event without function or invocations"
-            );
-            return;
+        let report = match FunctionStatsReport::deserialize(data) {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::debug!(?data, error = %e, "malformed function_stats event");
+                return;
+            }
         };
         let node = node_id.unwrap_or("unknown").to_owned();
         let mut book = self
@@ -72,14 +34,14 @@ impl StatsBook {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let entry = book
-            .entry(function.to_owned())
+            .entry(report.function)
             .or_default()
             .entry(node)
             .or_default();
-        entry.invocations += invocations as u64;
-        entry.errors += number(data, "errors").unwrap_or(0.0) as u64;
-        entry.p50_ms = number(data, "p50_ms").unwrap_or(0.0);
-        entry.p99_ms = number(data, "p99_ms").unwrap_or(0.0);
+        entry.invocations += report.invocations;
+        entry.errors += report.errors;
+        entry.p50_ms = report.p50_ms;
+        entry.p99_ms = report.p99_ms;
         entry.last_report = received_at.to_owned();
     }
 

@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         "off".to_owned()
     } else {
         std::env::var("AETHER_BENCH_LOG")
-            .unwrap_or_else(|_| aether_engine::telemetry::DEFAULT_LOG_FILTER.into())
+            .unwrap_or_else(|_| aether_engine::DEFAULT_LOG_FILTER.into())
     };
     // One subscriber for the process; its filter is switched per run.
     let (filter, reload) = reload::Layer::new(EnvFilter::new("off"));

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use aether_proto::{CacheSource, EdgeHealth, ErrorCode, ExecuteResponse};
+use aether_proto::control::{ExecutionFailedReport, NotifyAccepted};
+use aether_proto::{EdgeHealth, ErrorCode, ExecuteResponse};
 use aether_runtime::{CompileError, Invocation, InvokeError, ModuleSource};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -11,10 +12,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::error::ApiError;
 use crate::executor::ExecError;
 use crate::registry::FunctionEntry;
 use crate::state::AppState;
+use aether_http::ApiError;
+use aether_http::guard::MissingContentType;
 
 /// `POST /execute`.
 pub async fn execute(
@@ -41,8 +43,8 @@ async fn execute_request(
     body: Result<Bytes, BytesRejection>,
     function: &mut Option<Arc<FunctionEntry>>,
 ) -> Result<Response, ApiError> {
-    check_json_content_type(headers)?;
-    let body = body.map_err(body_rejection)?;
+    aether_http::guard::require_json(headers, MissingContentType::Allowed)?;
+    let body = body?;
     let request: crate::input::ExecuteBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
@@ -103,7 +105,9 @@ async fn lookup(state: &AppState, name: &str) -> Result<Arc<FunctionEntry>, ApiE
     if state.registry().is_managed() {
         // The control plane may know it already (a deploy whose
         // notification has not arrived): pull before answering 404.
-        crate::distribution::reconcile_on_demand(state).await;
+        if let Some(dist) = state.distribution() {
+            crate::distribution::reconcile_on_demand(dist).await;
+        }
         return state.registry().get(name).ok_or_else(|| not_found(name));
     }
     let (s, n) = (state.clone(), name.to_owned());
@@ -173,11 +177,7 @@ async fn run_function(
             stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
             execution_time_ms: outcome.elapsed.as_secs_f64() * 1000.0,
             memory_used_kb: outcome.peak_memory_bytes.div_ceil(1024),
-            cache: match source {
-                ModuleSource::Memory => CacheSource::Memory,
-                ModuleSource::Disk => CacheSource::Disk,
-                ModuleSource::Compiled => CacheSource::Compiled,
-            },
+            cache: crate::loader::cache_source(source),
         }),
         Err(failure) => {
             let code = match &failure.error {
@@ -189,20 +189,17 @@ async fn run_function(
             };
             tracing::debug!(function = %entry.name, error = %failure, "execution failed");
             let stderr = String::from_utf8_lossy(&failure.stderr).into_owned();
-            let mut data = serde_json::json!({
-                "function": entry.name,
-                "version": entry.version,
-                "code": code.as_str(),
-                "message": failure.error.to_string(),
-                "stderr": crate::events::stderr_excerpt(&stderr),
-                "execution_time_ms": failure.elapsed.as_secs_f64() * 1000.0,
-            });
-            let id = aether_http::request_id::current()
-                .or_else(|| client_id.as_ref().map(ToString::to_string));
-            if let (Some(id), Some(obj)) = (id, data.as_object_mut()) {
-                obj.insert("request_id".into(), id.into());
-            }
-            state.events().emit("execution_failed", data);
+            let report = ExecutionFailedReport {
+                function: entry.name.clone(),
+                version: entry.version,
+                code,
+                message: failure.error.to_string(),
+                stderr: crate::events::stderr_excerpt(&stderr).to_owned(),
+                execution_time_ms: failure.elapsed.as_secs_f64() * 1000.0,
+                request_id: aether_http::request_id::current()
+                    .or_else(|| client_id.as_ref().map(ToString::to_string)),
+            };
+            state.events().report(&report);
             Err(
                 ApiError::new(code, format!("function {}: {}", entry.name, failure.error))
                     .with_stderr(stderr),
@@ -219,8 +216,9 @@ fn load_blocking(
     state: &AppState,
     entry: Arc<FunctionEntry>,
 ) -> Result<(Arc<FunctionEntry>, Loaded), ApiError> {
-    let load =
-        |entry: &FunctionEntry| crate::telemetry::load_module(state, entry.hash, &entry.path);
+    let load = |entry: &FunctionEntry| {
+        crate::loader::load_module(state.runtime(), state.metrics(), entry.hash, &entry.path)
+    };
     match load(&entry) {
         Ok(loaded) => Ok((entry, loaded)),
         // The file changed since it was registered: look again, once.
@@ -250,35 +248,6 @@ fn compile_error(name: &str, e: CompileError) -> ApiError {
     }
 }
 
-fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let mime = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim();
-    if mime.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("expected Content-Type application/json, got {mime:?}"),
-        ))
-    }
-}
-
-fn body_rejection(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
-    } else {
-        ApiError::new(ErrorCode::InvalidRequest, rejection.body_text())
-    }
-}
-
 /// `GET /health`.
 pub async fn health(State(state): State<AppState>) -> Response {
     axum::Json(EdgeHealth {
@@ -303,25 +272,30 @@ pub async fn notify(
             "this edge runs standalone (no control plane configured)",
         ));
     };
-    if let Some(expected) = &state.config().node_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !crate::auth::token_matches(given, expected) {
-            return Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "missing or wrong node token",
-            ));
+    if let Some(expected) = state.node_token() {
+        let given = aether_http::auth::bearer_token(&headers)?;
+        if !expected.matches(given) {
+            return Err(ApiError::unauthorized("wrong node token"));
         }
     }
     dist.wake();
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({"status": "reconciling"})),
+        axum::Json(NotifyAccepted {
+            status: "reconciling".into(),
+        }),
     )
         .into_response())
+}
+
+/// `GET /metrics`, Prometheus text format (404 with telemetry off).
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let metrics = state
+        .metrics()
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "metrics are disabled"))?;
+    Ok(aether_http::metrics::text_response(
+        metrics.render(&state.gauges()),
+    ))
 }
 
 /// Any unknown route.

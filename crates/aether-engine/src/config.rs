@@ -2,16 +2,18 @@
 //! then command-line flags (clap reads both of the latter). Every option has
 //! a working default, so the edge starts with no file at all.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use aether_proto::limits::{LimitsError, parse_duration, parse_size};
+use aether_http::config::{self as layers, ConfigError, Secret, ServerFlags};
 use aether_runtime::{DEFAULT_CACHE_SIZE, DEFAULT_MAX_INSTANCES, Limits, RuntimeConfig};
 use serde::Deserialize;
 
-/// Default port of the edge (DESIGN.md).
+/// Default port of the edge, as in the original description of Aether.
 pub const DEFAULT_PORT: u16 = 9091;
+/// Default address: loopback, so an edge is not reachable from other
+/// hosts until an operator says so.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Largest request input (stdin) by default. 1 MiB covers JSON payloads of
 /// typical edge functions; raise `max_input` for bulk transforms.
 pub const DEFAULT_MAX_INPUT: u64 = 1 << 20;
@@ -72,8 +74,8 @@ pub struct ControlSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Address to bind.
-    pub host: Option<IpAddr>,
+    /// Address to bind: an IP address or a host name.
+    pub host: Option<String>,
     /// Port to bind.
     pub port: Option<u16>,
     /// Metrics and request ids (`GET /metrics`, `x-request-id`); on unless
@@ -115,15 +117,9 @@ pub struct RuntimeSection {
     about = "Aether edge runtime: runs WebAssembly functions behind POST /execute"
 )]
 pub struct Flags {
-    /// TOML configuration file.
-    #[arg(long, env = "AETHER_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Address to bind [default: 127.0.0.1].
-    #[arg(long, env = "AETHER_HOST")]
-    pub host: Option<IpAddr>,
-    /// Port to bind [default: 9091; 0 picks a free port].
-    #[arg(long, env = "AETHER_PORT")]
-    pub port: Option<u16>,
+    /// `--config`, `--host`, `--port`, `--log-format`.
+    #[command(flatten)]
+    pub server: ServerFlags,
     /// Directory of `<name>.wasm` functions [default: ./functions].
     #[arg(long, env = "AETHER_FUNC_DIR")]
     pub func_dir: Option<PathBuf>,
@@ -170,9 +166,6 @@ pub struct Flags {
     /// Periodic reconcile against the manifest [default: 10s].
     #[arg(long, env = "AETHER_RECONCILE_INTERVAL")]
     pub reconcile_interval: Option<String>,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
     /// Turn off metrics and request ids: no `GET /metrics` (404), no
     /// `x-request-id` header. Logging is set apart by `RUST_LOG`.
     #[arg(
@@ -186,8 +179,8 @@ pub struct Flags {
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Address to bind.
-    pub host: IpAddr,
+    /// Address to bind: an IP address or a host name.
+    pub host: String,
     /// Port to bind.
     pub port: u16,
     /// Directory of `<name>.wasm` functions.
@@ -213,7 +206,7 @@ pub struct EngineConfig {
     /// Control plane base URL; `None` = standalone.
     pub control_url: Option<String>,
     /// Node token for edge↔control traffic.
-    pub node_token: Option<String>,
+    pub node_token: Option<Secret>,
     /// URL the control plane uses to reach this edge.
     pub advertise_url: Option<String>,
     /// The control plane's heartbeat timeout; heartbeats every third.
@@ -224,42 +217,10 @@ pub struct EngineConfig {
     pub stats_interval: Duration,
 }
 
-/// Why the configuration is unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML of the expected shape.
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A size or duration could not be parsed.
-    #[error(transparent)]
-    Value(#[from] LimitsError),
-    /// A value is out of its allowed range.
-    #[error("invalid {field}: {reason}")]
-    Invalid {
-        /// Which setting.
-        field: &'static str,
-        /// Why.
-        reason: String,
-    },
-}
-
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            host: DEFAULT_HOST.to_owned(),
             port: DEFAULT_PORT,
             func_dir: PathBuf::from("./functions"),
             data_dir: PathBuf::from("./data/edge"),
@@ -285,38 +246,42 @@ impl EngineConfig {
     /// Builds the effective configuration: defaults, then the file named by
     /// `--config` (if any), then env/flags.
     pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
-        let file = match &flags.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = layers::read_file(flags.server.config.as_deref())?;
         let mut cfg = EngineConfig::default();
         let rt = &file.runtime;
+        let ctl = &file.control;
         let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or(file.clone());
 
-        cfg.host = flags.host.or(file.server.host).unwrap_or(cfg.host);
-        cfg.port = flags.port.or(file.server.port).unwrap_or(cfg.port);
+        cfg.host = pick(&flags.server.host, &file.server.host).unwrap_or(cfg.host);
+        cfg.port = flags.server.port.or(file.server.port).unwrap_or(cfg.port);
         if let Some(dir) = flags.func_dir.clone().or(rt.func_dir.clone()) {
             cfg.func_dir = dir;
         }
         if let Some(dir) = flags.data_dir.clone().or(rt.data_dir.clone()) {
             cfg.data_dir = dir;
         }
-        if let Some(t) = pick(&flags.exec_timeout, &rt.exec_timeout) {
-            cfg.limits.timeout = parse_duration("exec_timeout", &t)?;
+        if let Some(t) = layers::duration(
+            "exec_timeout",
+            &layer(&flags.exec_timeout, &rt.exec_timeout),
+        )? {
+            cfg.limits.timeout = t;
         }
-        if let Some(m) = pick(&flags.memory_limit, &rt.memory_limit) {
-            cfg.limits.memory_bytes = parse_size("memory_limit", &m)?;
+        if let Some(m) = layers::size(
+            "memory_limit",
+            &layer(&flags.memory_limit, &rt.memory_limit),
+        )? {
+            cfg.limits.memory_bytes = m;
         }
-        if let Some(o) = pick(&flags.max_output, &rt.max_output) {
-            let bytes = usize::try_from(parse_size("max_output", &o)?).unwrap_or(usize::MAX);
+        if let Some(o) = layers::size("max_output", &layer(&flags.max_output, &rt.max_output))? {
+            let bytes = usize::try_from(o).unwrap_or(usize::MAX);
             cfg.limits.max_stdout_bytes = bytes;
             cfg.limits.max_stderr_bytes = bytes;
         }
-        if let Some(i) = pick(&flags.max_input, &rt.max_input) {
-            cfg.max_input = parse_size("max_input", &i)?;
+        if let Some(i) = layers::size("max_input", &layer(&flags.max_input, &rt.max_input))? {
+            cfg.max_input = i;
         }
-        if let Some(s) = rt.scan_interval.as_deref() {
-            cfg.scan_interval = parse_duration("scan_interval", s)?;
+        if let Some(s) = layers::duration("scan_interval", &[rt.scan_interval.as_deref()])? {
+            cfg.scan_interval = s;
         }
         cfg.cache_size = flags.cache_size.or(rt.cache_size).unwrap_or(cfg.cache_size);
         cfg.max_concurrency = flags
@@ -326,16 +291,21 @@ impl EngineConfig {
         cfg.max_queue = flags.max_queue.or(rt.max_queue).unwrap_or(cfg.max_queue);
         cfg.node_id = flags.node_id.clone().or(file.node_id);
         cfg.telemetry = !flags.no_telemetry && file.server.telemetry.unwrap_or(true);
-        let ctl = &file.control;
         cfg.control_url =
             pick(&flags.control_url, &ctl.url).map(|u| u.trim_end_matches('/').to_owned());
-        cfg.node_token = pick(&flags.node_token, &ctl.node_token).filter(|t| !t.is_empty());
+        cfg.node_token = pick(&flags.node_token, &ctl.node_token).and_then(Secret::new);
         cfg.advertise_url = pick(&flags.advertise_url, &ctl.advertise_url);
-        if let Some(t) = pick(&flags.node_timeout, &ctl.node_timeout) {
-            cfg.node_timeout = parse_duration("node_timeout", &t)?;
+        if let Some(t) = layers::duration(
+            "node_timeout",
+            &layer(&flags.node_timeout, &ctl.node_timeout),
+        )? {
+            cfg.node_timeout = t;
         }
-        if let Some(t) = pick(&flags.reconcile_interval, &ctl.reconcile_interval) {
-            cfg.reconcile_interval = parse_duration("reconcile_interval", &t)?;
+        if let Some(t) = layers::duration(
+            "reconcile_interval",
+            &layer(&flags.reconcile_interval, &ctl.reconcile_interval),
+        )? {
+            cfg.reconcile_interval = t;
         }
         cfg.validate()?;
         Ok(cfg)
@@ -343,12 +313,10 @@ impl EngineConfig {
 
     /// Checks ranges that parsing alone does not.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| {
-            Err(ConfigError::Invalid {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
+        let invalid = |field, reason: &str| Err(ConfigError::invalid(field, reason));
+        if self.host.is_empty() {
+            return invalid("host", "must not be empty");
+        }
         if self.cache_size == 0 {
             return invalid("cache_size", "must be at least 1");
         }
@@ -389,15 +357,9 @@ impl EngineConfig {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+/// A flag (or its variable) and the file's value, the flag first.
+fn layer<'a>(flag: &'a Option<String>, file: &'a Option<String>) -> [Option<&'a str>; 2] {
+    [flag.as_deref(), file.as_deref()]
 }
 
 #[cfg(test)]
@@ -432,8 +394,11 @@ mod tests {
         )
         .unwrap();
         let flags = Flags {
-            config: Some(path),
-            port: Some(9999),
+            server: ServerFlags {
+                config: Some(path),
+                port: Some(9999),
+                ..ServerFlags::default()
+            },
             ..Flags::default()
         };
         let cfg = EngineConfig::load(&flags).unwrap();
@@ -465,7 +430,10 @@ mod tests {
         let path = dir.path().join("edge.toml");
         std::fs::write(&path, "[runtime]\ntypo_key = 1\n").unwrap();
         let err = EngineConfig::load(&Flags {
-            config: Some(path),
+            server: ServerFlags {
+                config: Some(path),
+                ..ServerFlags::default()
+            },
             ..Flags::default()
         })
         .unwrap_err();

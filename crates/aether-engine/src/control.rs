@@ -53,13 +53,13 @@ pub enum ControlError {
 #[derive(Debug, Clone)]
 pub struct ControlClient {
     base: String,
-    token: Option<String>,
+    token: Option<aether_http::Secret>,
     http: reqwest::Client,
 }
 
 impl ControlClient {
     /// A client of the control plane at `base` (no trailing slash).
-    pub fn new(base: &str, token: Option<String>) -> Result<Self, reqwest::Error> {
+    pub fn new(base: &str, token: Option<aether_http::Secret>) -> Result<Self, reqwest::Error> {
         Ok(ControlClient {
             base: base.trim_end_matches('/').to_owned(),
             token,
@@ -85,7 +85,7 @@ impl ControlClient {
             .request(method, format!("{}{path}", self.base))
             .timeout(timeout);
         if let Some(token) = &self.token {
-            req = req.bearer_auth(token);
+            req = req.bearer_auth(token.expose_str());
         }
         req
     }

@@ -11,15 +11,20 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aether_proto::control::{Manifest, ManifestEntry, RegisterRequest};
-use aether_runtime::{Limits, ModuleHash};
+use aether_proto::control::{
+    CompileFailed, FunctionLoaded, FunctionRemoved, FunctionStatsReport, Manifest, ManifestEntry,
+    RegisterRequest,
+};
+use aether_runtime::{Limits, ModuleHash, Runtime};
 use tokio::sync::{Mutex, Notify};
 
 use crate::control::{ControlClient, ControlError};
-use crate::registry::ManagedFunction;
-use crate::state::AppState;
+use crate::events::EventSink;
+use crate::metrics::EdgeMetrics;
+use crate::registry::{ManagedFunction, Registry};
 
 /// File in the data dir holding the last applied manifest.
 const MANIFEST_FILE: &str = "manifest.json";
@@ -30,13 +35,48 @@ const ON_DEMAND_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// First retry delay after a failed heartbeat; doubles up to the interval.
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 
-/// Distribution state of a managed edge.
-#[derive(Debug)]
+/// Distribution state of a managed edge, and the parts of the edge it
+/// installs functions into.
 pub struct Distribution {
     client: ControlClient,
     /// Serialises reconciles and remembers the last one.
     last: Mutex<Option<LastReconcile>>,
     wake: Notify,
+    registry: Arc<Registry>,
+    runtime: Arc<Runtime>,
+    metrics: Option<Arc<EdgeMetrics>>,
+    events: EventSink,
+    settings: Settings,
+}
+
+/// What distribution needs of the edge's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This edge's id.
+    pub node_id: String,
+    /// Where the last applied manifest is kept.
+    pub data_dir: PathBuf,
+    /// Limits of a function whose manifest entry sets none.
+    pub default_limits: Limits,
+    /// The control plane's heartbeat timeout; heartbeats every third.
+    pub node_timeout: Duration,
+    /// Periodic reconcile against the manifest.
+    pub reconcile_interval: Duration,
+    /// How often per-function statistics are reported.
+    pub stats_interval: Duration,
+}
+
+/// The parts of the edge distribution works on.
+#[derive(Clone)]
+pub struct Parts {
+    /// Functions served.
+    pub registry: Arc<Registry>,
+    /// Where modules are compiled and cached.
+    pub runtime: Arc<Runtime>,
+    /// Load-time metrics, when telemetry is on.
+    pub metrics: Option<Arc<EdgeMetrics>>,
+    /// Where events go.
+    pub events: EventSink,
 }
 
 /// When the last successful reconcile started and finished.
@@ -46,13 +86,27 @@ struct LastReconcile {
     finished: Instant,
 }
 
+impl std::fmt::Debug for Distribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Distribution")
+            .field("client", &self.client)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Distribution {
-    /// Distribution through `client`.
-    pub fn new(client: ControlClient) -> Self {
+    /// Distribution through `client` into `parts`.
+    pub fn new(client: ControlClient, parts: Parts, settings: Settings) -> Self {
         Distribution {
             client,
             last: Mutex::new(None),
             wake: Notify::new(),
+            registry: parts.registry,
+            runtime: parts.runtime,
+            metrics: parts.metrics,
+            events: parts.events,
+            settings,
         }
     }
 
@@ -69,23 +123,19 @@ impl Distribution {
 
 /// Fetches the manifest and applies it. Serialised: concurrent callers wait
 /// for the running reconcile, then run their own.
-pub async fn reconcile(state: &AppState) -> Result<(), ControlError> {
-    let Some(dist) = state.distribution() else {
-        return Ok(());
-    };
+pub async fn reconcile(dist: &Distribution) -> Result<(), ControlError> {
     let mut last = dist.last.lock().await;
-    reconcile_locked(state, dist, &mut last).await
+    reconcile_locked(dist, &mut last).await
 }
 
 async fn reconcile_locked(
-    state: &AppState,
     dist: &Distribution,
     last: &mut Option<LastReconcile>,
 ) -> Result<(), ControlError> {
     let started = Instant::now();
     let manifest = dist.client.manifest().await?;
-    apply(state, &manifest, Some(&dist.client)).await;
-    save_manifest(state.config().data_dir.as_path(), &manifest);
+    apply(dist, &manifest, Some(&dist.client)).await;
+    save_manifest(dist.settings.data_dir.as_path(), &manifest);
     *last = Some(LastReconcile {
         started,
         finished: Instant::now(),
@@ -98,10 +148,7 @@ async fn reconcile_locked(
 /// Skipped when a reconcile that started after the request arrived has
 /// completed (its result is fresh); otherwise waits until
 /// [`ON_DEMAND_MIN_INTERVAL`] has passed since the last one finished.
-pub async fn reconcile_on_demand(state: &AppState) {
-    let Some(dist) = state.distribution() else {
-        return;
-    };
+pub async fn reconcile_on_demand(dist: &Distribution) {
     let arrival = Instant::now();
     let mut last = dist.last.lock().await;
     if let Some(previous) = *last {
@@ -113,15 +160,15 @@ pub async fn reconcile_on_demand(state: &AppState) {
             tokio::time::sleep(ON_DEMAND_MIN_INTERVAL - since).await;
         }
     }
-    if let Err(e) = reconcile_locked(state, dist, &mut last).await {
+    if let Err(e) = reconcile_locked(dist, &mut last).await {
         tracing::debug!(error = %e, "on-demand reconcile failed");
     }
 }
 
 /// Installs the functions of the manifest saved by the previous run whose
 /// modules are still on disk (no network). Called before serving.
-pub async fn restore(state: &AppState) {
-    let path = state.config().data_dir.join(MANIFEST_FILE);
+pub async fn restore(dist: &Distribution) {
+    let path = dist.settings.data_dir.join(MANIFEST_FILE);
     let manifest = match std::fs::read(&path) {
         Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
             Ok(m) => m,
@@ -136,9 +183,9 @@ pub async fn restore(state: &AppState) {
             return;
         }
     };
-    apply(state, &manifest, None).await;
+    apply(dist, &manifest, None).await;
     tracing::info!(
-        functions = state.registry().len(),
+        functions = dist.registry.len(),
         "restored functions from the last manifest"
     );
 }
@@ -176,8 +223,8 @@ fn limits_of(entry: &ManifestEntry, defaults: Limits) -> Limits {
 
 /// Brings the registry in line with `manifest`. Downloads missing modules
 /// when a client is given; without one, installs only what is on disk.
-async fn apply(state: &AppState, manifest: &Manifest, client: Option<&ControlClient>) {
-    let registry = state.registry();
+async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&ControlClient>) {
+    let registry = &dist.registry;
     let mut wanted = HashSet::new();
     for entry in &manifest.functions {
         if aether_proto::validate_function_name(&entry.name).is_err() {
@@ -204,7 +251,7 @@ async fn apply(state: &AppState, manifest: &Manifest, client: Option<&ControlCli
                 continue;
             }
         }
-        precompile(state, entry, hash, &path).await;
+        precompile(dist, entry, hash, &path).await;
         registry.install(ManagedFunction {
             name: entry.name.clone(),
             hash,
@@ -215,7 +262,7 @@ async fn apply(state: &AppState, manifest: &Manifest, client: Option<&ControlCli
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            limits: limits_of(entry, state.config().limits),
+            limits: limits_of(entry, dist.settings.default_limits),
             version: entry.version,
         });
         tracing::info!(function = %entry.name, version = entry.version, sha256 = %hash, "function ready");
@@ -226,15 +273,14 @@ async fn apply(state: &AppState, manifest: &Manifest, client: Option<&ControlCli
         .filter(|e| !wanted.contains(&e.name))
     {
         registry.remove(&gone.name);
-        state.runtime().evict(&gone.hash);
+        dist.runtime.evict(&gone.hash);
         tracing::info!(function = %gone.name, "function removed");
-        state.events().emit(
-            "function_removed",
-            serde_json::json!({"function": gone.name}),
-        );
+        dist.events.report(&FunctionRemoved {
+            function: gone.name.clone(),
+        });
     }
     if client.is_some() {
-        remove_unreferenced_blobs(state);
+        remove_unreferenced_blobs(dist);
     }
 }
 
@@ -281,31 +327,33 @@ async fn ensure_blob(
     Ok(true)
 }
 
-async fn precompile(state: &AppState, entry: &ManifestEntry, hash: ModuleHash, path: &Path) {
-    let (s, p) = (state.clone(), path.to_owned());
-    let loaded =
-        tokio::task::spawn_blocking(move || crate::telemetry::load_module(&s, hash, &p)).await;
+async fn precompile(dist: &Distribution, entry: &ManifestEntry, hash: ModuleHash, path: &Path) {
+    let (runtime, metrics, p) = (dist.runtime.clone(), dist.metrics.clone(), path.to_owned());
+    let loaded = tokio::task::spawn_blocking(move || {
+        crate::loader::load_module(&runtime, metrics.as_deref(), hash, &p)
+    })
+    .await;
     match loaded {
-        Ok(Ok((_, source))) => state.events().emit(
-            "function_loaded",
-            serde_json::json!({
-                "function": entry.name, "version": entry.version,
-                "sha256": entry.sha256, "source": format!("{source:?}").to_lowercase(),
-            }),
-        ),
+        Ok(Ok((_, source))) => dist.events.report(&FunctionLoaded {
+            function: entry.name.clone(),
+            version: entry.version,
+            sha256: entry.sha256.clone(),
+            source: crate::loader::cache_source(source),
+        }),
         Ok(Err(e)) => {
             tracing::warn!(function = %entry.name, version = entry.version, error = %e, "function cannot be compiled");
-            state.events().emit(
-                "compile_failed",
-                serde_json::json!({"function": entry.name, "version": entry.version, "error": e.to_string()}),
-            );
+            dist.events.report(&CompileFailed {
+                function: entry.name.clone(),
+                version: entry.version,
+                error: e.to_string(),
+            });
         }
         Err(e) => tracing::error!(function = %entry.name, error = %e, "compile task failed"),
     }
 }
 
-fn remove_unreferenced_blobs(state: &AppState) {
-    let registry = state.registry();
+fn remove_unreferenced_blobs(dist: &Distribution) {
+    let registry = &dist.registry;
     let keep: HashSet<String> = registry
         .snapshot()
         .iter()
@@ -333,18 +381,15 @@ fn remove_unreferenced_blobs(state: &AppState) {
 /// Registers, then heartbeats every `node_timeout / 3`; retries with
 /// backoff while the control plane is unreachable, and reconciles when it
 /// answers again (it may have restarted or missed changes).
-pub async fn heartbeat_loop(state: AppState, advertise_url: String) {
-    let Some(dist) = state.distribution() else {
-        return;
-    };
-    let interval = (state.config().node_timeout / 3).max(Duration::from_millis(100));
+pub async fn heartbeat_loop(dist: Arc<Distribution>, advertise_url: String) {
+    let interval = (dist.settings.node_timeout / 3).max(Duration::from_millis(100));
     let mut backoff = MIN_BACKOFF;
     let mut healthy: Option<bool> = None;
     loop {
         let body = RegisterRequest {
-            node_id: state.node_id().to_owned(),
+            node_id: dist.settings.node_id.clone(),
             url: advertise_url.clone(),
-            functions: state.registry().versions(),
+            functions: dist.registry.versions(),
         };
         let delay = match dist.client.register(&body).await {
             Ok(()) => {
@@ -379,13 +424,10 @@ pub async fn heartbeat_loop(state: AppState, advertise_url: String) {
 
 /// Reconciles at start, on every notification and every
 /// `reconcile_interval`.
-pub async fn reconcile_loop(state: AppState) {
-    let Some(dist) = state.distribution() else {
-        return;
-    };
+pub async fn reconcile_loop(dist: Arc<Distribution>) {
     let mut failing = false;
     loop {
-        match reconcile(&state).await {
+        match reconcile(&dist).await {
             Ok(()) => failing = false,
             Err(e) => {
                 if !failing {
@@ -395,29 +437,31 @@ pub async fn reconcile_loop(state: AppState) {
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(state.config().reconcile_interval) => {},
+            () = tokio::time::sleep(dist.settings.reconcile_interval) => {},
             () = dist.wake.notified() => {},
         }
     }
 }
 
 /// Sends each function's statistics window every `stats_interval`.
-pub async fn stats_loop(state: AppState) {
-    let every = state.config().stats_interval;
+pub async fn stats_loop(dist: Arc<Distribution>) {
+    let every = dist.settings.stats_interval;
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        for (name, stats) in state.registry().all_stats() {
+        for (name, stats) in dist.registry.all_stats() {
             if let Some(w) = stats.drain() {
-                state.events().emit(
-                    "function_stats",
-                    serde_json::json!({
-                        "function": name, "invocations": w.invocations, "errors": w.errors,
-                        "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "window_s": every.as_secs_f64(),
-                    }),
-                );
+                let report = FunctionStatsReport {
+                    function: name,
+                    invocations: w.invocations,
+                    errors: w.errors,
+                    p50_ms: w.p50_ms,
+                    p99_ms: w.p99_ms,
+                    window_s: every.as_secs_f64(),
+                };
+                dist.events.report(&report);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aether_proto::control::EventIn;
+use aether_proto::control::{EventIn, EventReport};
 use tokio::sync::mpsc;
 
 use crate::control::ControlClient;
@@ -65,6 +65,17 @@ impl EventSink {
         };
         if tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues an event of one of the kinds `aether-proto` defines.
+    pub fn report<R: EventReport>(&self, report: &R) {
+        if self.tx.is_none() {
+            return;
+        }
+        match serde_json::to_value(report) {
+            Ok(data) => self.emit(R::EVENT, data),
+            Err(e) => tracing::error!(error = %e, event = R::EVENT, "cannot serialise an event"),
         }
     }
 

@@ -12,21 +12,31 @@
 //! ```
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod control;
 pub mod distribution;
-pub mod error;
 pub mod events;
 pub mod executor;
+pub mod histogram;
 pub mod input;
+pub mod loader;
+pub mod metrics;
 pub mod node_id;
 pub mod registry;
 pub mod server;
 pub mod state;
 pub mod stats;
-pub mod telemetry;
 
 pub use config::{EngineConfig, Flags};
 pub use server::{app, serve};
 pub use state::{AppState, StartError};
+
+/// The log filter when `RUST_LOG` is not set: `info`, except for
+/// `wasmtime_wasi`, whose WASI host functions carry `#[instrument]` spans
+/// at info level (one per hostcall, with formatted arguments): work on the
+/// hot path that tells an operator nothing.
+pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn";
+
+/// Targets whose spans are off unless `RUST_LOG` names them (see
+/// `aether_http::logging::init`): wasmtime-wasi's per-host-call spans.
+pub const QUIET_SPAN_TARGETS: &[&str] = &["wasmtime_wasi"];

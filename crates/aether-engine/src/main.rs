@@ -7,17 +7,10 @@ use clap::Parser as _;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let flags = aether_engine::Flags::parse();
-    let format = match flags.log_format.parse::<aether_http::logging::LogFormat>() {
-        Ok(format) => format,
-        Err(e) => {
-            eprintln!("aether-engine: --log-format: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
     aether_http::logging::init(
-        format,
-        aether_engine::telemetry::DEFAULT_LOG_FILTER,
-        aether_engine::telemetry::QUIET_SPAN_TARGETS,
+        flags.server.log_format,
+        aether_engine::DEFAULT_LOG_FILTER,
+        aether_engine::QUIET_SPAN_TARGETS,
     );
     match run(flags).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -31,9 +24,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(flags: aether_engine::Flags) -> anyhow::Result<()> {
     let config = aether_engine::EngineConfig::load(&flags)?;
-    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let addr = aether_http::config::listen_addr(&config.host, config.port);
     let state = aether_engine::AppState::new(config.clone())?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot bind {addr}"))?;
     let local = listener.local_addr()?;
@@ -48,32 +41,7 @@ async fn run(flags: aether_engine::Flags) -> anyhow::Result<()> {
         "aether-engine listening on http://{local}"
     );
     tracing::info!(sandbox = %state.runtime().summary(), "sandbox settings");
-    aether_engine::serve(listener, state, shutdown_signal()).await?;
+    aether_engine::serve(listener, state, aether_http::shutdown::signal()).await?;
     tracing::info!("aether-engine stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down; letting in-flight requests finish");
 }

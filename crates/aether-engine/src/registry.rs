@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use aether_proto::validate_function_name;
 use aether_runtime::{Limits, ModuleHash};
 
-use crate::stats::FunctionStats;
+use crate::stats::ExecutionStats;
 
 /// Identity of a file's current contents without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub struct FunctionEntry {
     /// Version from the control plane (`None` in standalone mode).
     pub version: Option<u64>,
     /// Execution statistics, shared by every version of the name.
-    pub stats: Arc<FunctionStats>,
+    pub stats: Arc<ExecutionStats>,
     stamp: Option<FileStamp>,
 }
 
@@ -86,7 +86,7 @@ pub struct Registry {
     default_limits: Limits,
     managed: bool,
     functions: RwLock<HashMap<String, Arc<FunctionEntry>>>,
-    stats: RwLock<HashMap<String, Arc<FunctionStats>>>,
+    stats: RwLock<HashMap<String, Arc<ExecutionStats>>>,
 }
 
 impl Registry {
@@ -109,7 +109,7 @@ impl Registry {
         self.managed
     }
 
-    fn stats_for(&self, name: &str) -> Arc<FunctionStats> {
+    fn stats_for(&self, name: &str) -> Arc<ExecutionStats> {
         if let Some(s) = self
             .stats
             .read()
@@ -127,7 +127,7 @@ impl Registry {
     }
 
     /// Every function's statistics, by name.
-    pub fn all_stats(&self) -> Vec<(String, Arc<FunctionStats>)> {
+    pub fn all_stats(&self) -> Vec<(String, Arc<ExecutionStats>)> {
         self.stats
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -4,14 +4,22 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use aether_proto::control::{NodeStarted, NodeStopping};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::registry::FunctionEntry;
 use crate::state::AppState;
 use crate::{api, distribution, events};
+
+aether_http::request_log!(
+    /// The edge's request span and access line, under `aether_engine::request`.
+    EdgeRequests,
+    "aether_engine::request"
+);
 
 /// Room for JSON syntax and escaping around the input: the body may be up
 /// to twice `max_input` (every byte escaped) plus this.
@@ -41,7 +49,7 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         )
         .route(
             "/metrics",
-            get(crate::telemetry::metrics).fallback(api::method_not_allowed),
+            get(api::metrics).fallback(api::method_not_allowed),
         )
         .route(
             "/notify",
@@ -49,35 +57,15 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         )
         .fallback(api::not_found_route)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                reject_declared_oversize(body_limit, request, next).await
-            },
+        .layer(from_fn_with_state(
+            body_limit as u64,
+            aether_http::guard::reject_oversized,
         ));
     // Around the whole router, so 413s and 404s get a request id too.
     aether_http::RequestContext::new(
         router.with_state(state),
-        telemetry.then_some(aether_http::context::Service::Edge),
+        telemetry.then_some(&EdgeRequests as &'static dyn aether_http::RequestLog),
     )
-}
-
-/// Answers 413 at once to a request whose declared `Content-Length` is over
-/// `limit`, instead of waiting for a body it would refuse anyway (bodies
-/// without a length are cut off while streaming by `DefaultBodyLimit`).
-async fn reject_declared_oversize(
-    limit: usize,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match aether_http::connection::declared_length(request.headers()) {
-        Some(len) if len > limit as u64 => {
-            axum::response::IntoResponse::into_response(crate::error::ApiError::new(
-                aether_proto::ErrorCode::PayloadTooLarge,
-                format!("request body of {len} bytes is larger than the limit of {limit}"),
-            ))
-        }
-        _ => next.run(request).await,
-    }
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
@@ -93,12 +81,12 @@ pub async fn serve(
     // and a request never races the first scan; compiling them goes on in
     // the background.
     let initial = scan_func_dir(&state).await;
-    let mut tasks = vec![
-        tokio::spawn(scan_loop(state.clone(), initial)),
-        tokio::spawn(crate::telemetry::upkeep_loop(state.clone())),
-    ];
+    let mut tasks = vec![tokio::spawn(scan_loop(state.clone(), initial))];
+    if let Some(metrics) = state.metrics() {
+        tasks.push(tokio::spawn(metrics.upkeep()));
+    }
     if let Some(dist) = state.distribution() {
-        distribution::restore(&state).await;
+        distribution::restore(dist).await;
         let advertise = advertise_url(&state, listener.local_addr()?);
         if let Some(rx) = state.take_event_receiver() {
             tasks.push(tokio::spawn(events::report(
@@ -107,16 +95,16 @@ pub async fn serve(
                 dist.client().clone(),
             )));
         }
-        state.events().emit(
-            "node_started",
-            serde_json::json!({"url": advertise, "functions": state.registry().len()}),
-        );
+        state.events().report(&NodeStarted {
+            url: advertise.clone(),
+            functions: state.registry().len(),
+        });
         tasks.push(tokio::spawn(distribution::heartbeat_loop(
-            state.clone(),
+            dist.clone(),
             advertise,
         )));
-        tasks.push(tokio::spawn(distribution::reconcile_loop(state.clone())));
-        tasks.push(tokio::spawn(distribution::stats_loop(state.clone())));
+        tasks.push(tokio::spawn(distribution::reconcile_loop(dist.clone())));
+        tasks.push(tokio::spawn(distribution::stats_loop(dist.clone())));
     }
     let result = aether_http::serve(
         listener,
@@ -126,7 +114,7 @@ pub async fn serve(
     )
     .await;
     if state.distribution().is_some() {
-        state.events().emit("node_stopping", serde_json::json!({}));
+        state.events().report(&NodeStopping {});
         // Give the reporter a moment to send the last batch.
         tokio::time::sleep(events::BATCH_DELAY + std::time::Duration::from_millis(200)).await;
     }
@@ -198,7 +186,7 @@ async fn scan_loop(state: AppState, mut updated: Vec<Arc<FunctionEntry>>) {
 }
 
 fn precompile(state: &AppState, entry: &Arc<FunctionEntry>) {
-    match crate::telemetry::load_module(state, entry.hash, &entry.path) {
+    match crate::loader::load_module(state.runtime(), state.metrics(), entry.hash, &entry.path) {
         Ok((_, source)) => {
             tracing::info!(function = %entry.name, sha256 = %entry.hash, ?source, "function loaded")
         }

@@ -1,4 +1,6 @@
-//! The edge's shared state: one runtime, one registry, one executor.
+//! The edge's shared state: it only wires the components (runtime,
+//! registry, executor, metrics, events, distribution); none of them knows
+//! it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,26 +12,28 @@ use tokio::sync::mpsc;
 use crate::config::EngineConfig;
 use crate::control::ControlClient;
 use crate::distribution::Distribution;
+use crate::distribution::{Parts, Settings};
 use crate::events::EventSink;
 use crate::executor::Executor;
+use crate::metrics::{EdgeMetrics, Gauges};
 use crate::registry::Registry;
-use crate::telemetry::EdgeMetrics;
 
 /// Cheap to clone; handed to every handler.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    runtime: Runtime,
-    registry: Registry,
+    runtime: Arc<Runtime>,
+    registry: Arc<Registry>,
     executor: Executor,
     config: EngineConfig,
     node_id: String,
     started: Instant,
-    distribution: Option<Distribution>,
+    distribution: Option<Arc<Distribution>>,
     events: EventSink,
     event_rx: std::sync::Mutex<Option<mpsc::Receiver<EventIn>>>,
-    metrics: Option<EdgeMetrics>,
+    metrics: Option<Arc<EdgeMetrics>>,
+    node_token: Option<aether_http::auth::Token>,
 }
 
 /// The edge could not start.
@@ -71,12 +75,29 @@ impl AppState {
             None => crate::node_id::load_or_create(&config.data_dir)
                 .map_err(io("cannot keep the node id".into()))?,
         };
-        let runtime = Runtime::new(config.runtime_config())?;
+        let runtime = Arc::new(Runtime::new(config.runtime_config())?);
+        let registry = Arc::new(registry);
+        let metrics = telemetry.then(|| Arc::new(EdgeMetrics::new()));
         let (distribution, events, event_rx) = match &config.control_url {
             Some(url) => {
                 let client = ControlClient::new(url, config.node_token.clone())?;
                 let (events, rx) = EventSink::channel(&node_id);
-                (Some(Distribution::new(client)), events, Some(rx))
+                let parts = Parts {
+                    registry: registry.clone(),
+                    runtime: runtime.clone(),
+                    metrics: metrics.clone(),
+                    events: events.clone(),
+                };
+                let settings = Settings {
+                    node_id: node_id.clone(),
+                    data_dir: config.data_dir.clone(),
+                    default_limits: config.limits,
+                    node_timeout: config.node_timeout,
+                    reconcile_interval: config.reconcile_interval,
+                    stats_interval: config.stats_interval,
+                };
+                let distribution = Distribution::new(client, parts, settings);
+                (Some(Arc::new(distribution)), events, Some(rx))
             }
             None => (None, EventSink::disabled(&node_id), None),
         };
@@ -88,10 +109,14 @@ impl AppState {
             registry,
             executor: Executor::new(config.max_concurrency, config.max_queue)
                 .map_err(io("cannot start the long-lane threads".into()))?,
+            node_token: config
+                .node_token
+                .as_ref()
+                .map(aether_http::auth::Token::new),
             config,
             node_id,
             started: Instant::now(),
-            metrics: telemetry.then(EdgeMetrics::new),
+            metrics,
         })))
     }
 
@@ -121,8 +146,13 @@ impl AppState {
     }
 
     /// Distribution state, when a control plane is configured.
-    pub fn distribution(&self) -> Option<&Distribution> {
+    pub fn distribution(&self) -> Option<&Arc<Distribution>> {
         self.0.distribution.as_ref()
+    }
+
+    /// The node token the control plane's calls must carry, if any.
+    pub fn node_token(&self) -> Option<&aether_http::auth::Token> {
+        self.0.node_token.as_ref()
     }
 
     /// Where events go (a no-op sink in standalone mode).
@@ -141,7 +171,20 @@ impl AppState {
 
     /// This edge's metrics (`None` when built without telemetry).
     pub fn metrics(&self) -> Option<&EdgeMetrics> {
-        self.0.metrics.as_ref()
+        self.0.metrics.as_deref()
+    }
+
+    /// The values `/metrics` copies from the other components.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            runtime: self.0.runtime.stats(),
+            cached_modules: self.0.runtime.cached_modules() as u64,
+            in_flight: self.0.executor.running(),
+            waiting: self.0.executor.waiting(),
+            events_dropped: self.0.events.dropped(),
+            functions: self.0.registry.len(),
+            uptime: self.uptime(),
+        }
     }
 
     /// Time since start.

@@ -9,17 +9,17 @@ use std::time::Duration;
 /// 32 buckets reach past an hour.
 const BUCKETS: usize = 32;
 
-/// Counters of one function.
+/// Execution counts of one function name (kept across its versions).
 #[derive(Debug, Default)]
-pub struct FunctionStats {
+pub struct ExecutionStats {
     invocations: AtomicU64,
     errors: AtomicU64,
     latency: [AtomicU64; BUCKETS],
     /// Prometheus handles of this name, registered on first use.
-    pub metrics: std::sync::OnceLock<crate::telemetry::FunctionMetrics>,
+    pub metrics: std::sync::OnceLock<crate::metrics::FunctionMetrics>,
 }
 
-/// A drained window of [`FunctionStats`].
+/// A drained window of [`ExecutionStats`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StatsWindow {
     /// Invocations in the window.
@@ -32,7 +32,7 @@ pub struct StatsWindow {
     pub p99_ms: f64,
 }
 
-impl FunctionStats {
+impl ExecutionStats {
     /// Records one invocation.
     pub fn record(&self, elapsed: Duration, ok: bool) {
         self.invocations.fetch_add(1, Ordering::Relaxed);
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn drain_reports_counts_and_bucketed_percentiles_once() {
-        let stats = FunctionStats::default();
+        let stats = ExecutionStats::default();
         for _ in 0..98 {
             stats.record(Duration::from_micros(100), true);
         }

@@ -229,14 +229,6 @@ impl HttpBody for DeadlineBody {
     }
 }
 
-/// The `Content-Length` a request declares, if it declares a valid one.
-pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
-    headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-}
-
 /// Adds `Connection: close` to a 413. A body refused as too large is, as a
 /// rule, not read to its end (refused from its declared length, or cut off
 /// while streaming), and hyper closes a connection with an unread body on

@@ -25,36 +25,54 @@ use crate::request_id::{self, RequestId};
 #[derive(Debug, Clone)]
 pub struct RequestContext<S> {
     inner: S,
-    service: Option<Service>,
+    log: Option<&'static dyn RequestLog>,
 }
 
-/// Whose requests: the span and the access line are logged under the
-/// service's crate (`aether_engine::request`, `aether_control::request`),
-/// so `RUST_LOG=info,aether_engine=debug` turns them on for that service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    /// The edge (`aether-engine`).
-    Edge,
-    /// The control plane (`aether-control`).
-    Control,
+/// Where a service's request span and access line go. A `tracing` target
+/// is fixed where its macro is written, so each service implements this
+/// in its own crate with [`request_log!`](crate::request_log) and its
+/// requests log under `<its crate>::request`
+/// (`RUST_LOG=info,aether_engine=debug` turns them on for that service).
+pub trait RequestLog: std::fmt::Debug + Send + Sync + 'static {
+    /// The debug-level `request` span of one request.
+    fn span(&self, id: &RequestId, method: &axum::http::Method, path: &str) -> tracing::Span;
+    /// The debug-level line at a request's end.
+    fn finished(&self, status: u16, elapsed_ms: f64);
+}
+
+/// Defines a unit struct `$name` implementing [`RequestLog`] with the
+/// `tracing` target `$target`, e.g.
+/// `aether_http::request_log!(EdgeRequests, "aether_engine::request");`.
+#[macro_export]
+macro_rules! request_log {
+    ($(#[$meta:meta])* $vis:vis $name:ident, $target:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+
+        impl $crate::context::RequestLog for $name {
+            fn span(
+                &self,
+                id: &$crate::request_id::RequestId,
+                method: &::axum::http::Method,
+                path: &str,
+            ) -> ::tracing::Span {
+                ::tracing::debug_span!(target: $target, "request", request_id = %id, method = %method, path)
+            }
+
+            fn finished(&self, status: u16, elapsed_ms: f64) {
+                ::tracing::debug!(target: $target, status, elapsed_ms, "request finished");
+            }
+        }
+    };
 }
 
 impl<S> RequestContext<S> {
-    /// Wraps `inner` with the context of `service`; `None` passes requests
-    /// through as they are (the edge's `--no-telemetry`).
-    pub fn new(inner: S, service: Option<Service>) -> Self {
-        RequestContext { inner, service }
+    /// Wraps `inner` with the context logged by `log`; `None` passes
+    /// requests through as they are (the edge's `--no-telemetry`).
+    pub fn new(inner: S, log: Option<&'static dyn RequestLog>) -> Self {
+        RequestContext { inner, log }
     }
-}
-
-/// A debug-level span or event under the target of `$service`.
-macro_rules! under {
-    ($service:expr, $macro:ident!($($args:tt)*)) => {
-        match $service {
-            Service::Edge => tracing::$macro!(target: "aether_engine::request", $($args)*),
-            Service::Control => tracing::$macro!(target: "aether_control::request", $($args)*),
-        }
-    };
 }
 
 impl<S> tower::Service<Request> for RequestContext<S>
@@ -70,7 +88,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let Some(service) = self.service else {
+        let Some(log) = self.log else {
             return RequestContextFuture {
                 state: Inner::Off {
                     inner: self.inner.call(request),
@@ -78,15 +96,7 @@ where
             };
         };
         let id = RequestId::of(request.headers());
-        let span = under!(
-            service,
-            debug_span!(
-                "request",
-                request_id = %id,
-                method = %request.method(),
-                path = request.uri().path(),
-            )
-        );
+        let span = log.span(&id, request.method(), request.uri().path());
         // Only the debug line reads the start time.
         let started = (!span.is_disabled()).then(Instant::now);
         let inner = request_id::scope(id.clone(), self.inner.call(request)).instrument(span);
@@ -95,7 +105,7 @@ where
                 inner,
                 id: Some(id),
                 started,
-                service,
+                log,
             },
         }
     }
@@ -119,7 +129,7 @@ pin_project_lite::pin_project! {
             inner: tracing::instrument::Instrumented<request_id::Scoped<F>>,
             id: Option<RequestId>,
             started: Option<Instant>,
-            service: Service,
+            log: &'static dyn RequestLog,
         },
         // Passed through.
         Off {
@@ -136,14 +146,14 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (mut inner, id, started, service) = match self.project().state.project() {
+        let (mut inner, id, started, log) = match self.project().state.project() {
             Projection::Off { inner } => return inner.poll(cx),
             Projection::On {
                 inner,
                 id,
                 started,
-                service,
-            } => (inner, id, started, *service),
+                log,
+            } => (inner, id, started, *log),
         };
         let mut response = match inner.as_mut().poll(cx) {
             Poll::Ready(Ok(response)) => response,
@@ -154,7 +164,7 @@ where
             let status = response.status().as_u16();
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             inner.span().in_scope(|| {
-                under!(service, debug!(status, elapsed_ms, "request finished"));
+                log.finished(status, elapsed_ms);
             });
         }
         if let Some(id) = id.take() {

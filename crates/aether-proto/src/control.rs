@@ -231,6 +231,193 @@ pub struct ControlHealth {
     pub uptime_s: u64,
 }
 
+/// The data of one kind of event an edge sends to `POST /callback` (as
+/// `{"event": EVENT, "data": ...}`; the edge adds its `node_id` to the data).
+pub trait EventReport: Serialize {
+    /// The event kind.
+    const EVENT: &'static str;
+}
+
+/// Data of the `function_stats` event an edge sends every stats interval
+/// for each function it ran: one window of counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionStatsReport {
+    /// The function.
+    pub function: String,
+    /// Invocations in the window.
+    pub invocations: u64,
+    /// Failed invocations in the window.
+    #[serde(default)]
+    pub errors: u64,
+    /// Median latency of the window, ms.
+    #[serde(default)]
+    pub p50_ms: f64,
+    /// 99th percentile latency of the window, ms.
+    #[serde(default)]
+    pub p99_ms: f64,
+    /// Length of the window, seconds.
+    #[serde(default)]
+    pub window_s: f64,
+}
+
+impl EventReport for FunctionStatsReport {
+    const EVENT: &'static str = "function_stats";
+}
+
+/// Data of the `execution_failed` event an edge sends when an execution
+/// ends in an error (trap, timeout, memory or output limit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionFailedReport {
+    /// The function.
+    pub function: String,
+    /// Its version, when the control plane deployed it (`null` for a
+    /// standalone edge's `func_dir` module).
+    pub version: Option<u64>,
+    /// The error code answered.
+    pub code: crate::ErrorCode,
+    /// The error's message.
+    pub message: String,
+    /// The start of what the function wrote to stderr.
+    pub stderr: String,
+    /// Time until it failed, ms.
+    pub execution_time_ms: f64,
+    /// The request's id, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl EventReport for ExecutionFailedReport {
+    const EVENT: &'static str = "execution_failed";
+}
+
+/// Data of the `node_started` event: an edge began serving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStarted {
+    /// The URL the control plane reaches it at.
+    pub url: String,
+    /// Functions it serves from its saved manifest.
+    pub functions: usize,
+}
+
+impl EventReport for NodeStarted {
+    const EVENT: &'static str = "node_started";
+}
+
+/// Data of the `node_stopping` event: an edge is shutting down.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStopping {}
+
+impl EventReport for NodeStopping {
+    const EVENT: &'static str = "node_stopping";
+}
+
+/// Data of the `function_loaded` event: a deployed version is compiled
+/// (or loaded from its artifact) on an edge, ahead of its first request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionLoaded {
+    /// The function.
+    pub function: String,
+    /// The version.
+    pub version: u64,
+    /// Its module's sha256.
+    pub sha256: String,
+    /// Where the compiled module came from.
+    pub source: crate::CacheSource,
+}
+
+impl EventReport for FunctionLoaded {
+    const EVENT: &'static str = "function_loaded";
+}
+
+/// Data of the `compile_failed` event: a deployed version cannot be
+/// compiled on an edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileFailed {
+    /// The function.
+    pub function: String,
+    /// The version.
+    pub version: u64,
+    /// Why.
+    pub error: String,
+}
+
+impl EventReport for CompileFailed {
+    const EVENT: &'static str = "compile_failed";
+}
+
+/// Data of the `function_removed` event: an edge stopped serving a
+/// function deleted on the control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionRemoved {
+    /// The function.
+    pub function: String,
+}
+
+impl EventReport for FunctionRemoved {
+    const EVENT: &'static str = "function_removed";
+}
+
+/// One edge's figures for one function in [`FunctionStats`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeFunctionStats {
+    /// Invocations reported since the control plane started.
+    pub invocations: u64,
+    /// Failed invocations reported since the control plane started.
+    pub errors: u64,
+    /// p50 latency of the latest reporting window, ms.
+    pub p50_ms: f64,
+    /// p99 latency of the latest reporting window, ms.
+    pub p99_ms: f64,
+    /// When the latest report arrived, RFC 3339.
+    pub last_report: String,
+}
+
+/// Body of `GET /api/functions/{name}/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionStats {
+    /// Function name.
+    pub function: String,
+    /// Sum over edges.
+    pub invocations: u64,
+    /// Sum over edges.
+    pub errors: u64,
+    /// Invocation-weighted mean of the edges' latest p50s (an estimate: the
+    /// exact fleet-wide median needs the raw latencies).
+    pub p50_ms: f64,
+    /// Largest of the edges' latest p99s (an upper bound of the fleet p99).
+    pub p99_ms: f64,
+    /// Per edge.
+    pub nodes: BTreeMap<String, NodeFunctionStats>,
+}
+
+/// Body of a successful `DELETE /api/functions/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteResponse {
+    /// Always `"success"`.
+    pub status: String,
+    /// The deleted function.
+    pub function_id: String,
+    /// How many versions went with it.
+    pub versions_removed: usize,
+}
+
+/// Body of `POST /callback`'s 202.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackAccepted {
+    /// Events stored.
+    pub accepted: usize,
+    /// Id of the last one stored, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_id: Option<u64>,
+}
+
+/// Body of an edge's `POST /notify` 202.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyAccepted {
+    /// Always `"reconciling"`.
+    pub status: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +433,26 @@ mod tests {
         let wrapped: CallbackBody =
             serde_json::from_str(r#"{"events":[{"event":"a","data":{}}]}"#).unwrap();
         assert_eq!(wrapped.into_events().len(), 1);
+    }
+
+    #[test]
+    fn a_stats_report_round_trips_and_old_reports_without_optional_fields_parse() {
+        let report = FunctionStatsReport {
+            function: "f".into(),
+            invocations: 3,
+            errors: 1,
+            p50_ms: 0.5,
+            p99_ms: 2.0,
+            window_s: 10.0,
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            serde_json::from_value::<FunctionStatsReport>(json).unwrap(),
+            report
+        );
+        let minimal: FunctionStatsReport =
+            serde_json::from_str(r#"{"function":"f","invocations":2}"#).unwrap();
+        assert_eq!((minimal.invocations, minimal.errors), (2, 0));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Wire types shared by every Aether component: request and response bodies,
 //! the JSON error body, function-name validation and human-readable limits.
 //!
-//! This crate does no I/O. `../shared/DESIGN.md` is the contract these types
-//! implement; a change here is a change of the public API.
+//! This crate does no I/O. It is the whole wire contract (README.md's API
+//! section, docs/architecture.md): every body that crosses a process
+//! boundary is a type here, so a change here is a change of the public API.
 
 pub mod control;
 pub mod error;

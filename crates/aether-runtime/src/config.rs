@@ -10,7 +10,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Linear-memory limit of one invocation (`memory_limit = "16MB"`, SI units
 /// as `bytesize` parses them: 16 * 10^6 bytes, i.e. 244 wasm pages).
 pub const DEFAULT_MEMORY_LIMIT: u64 = 16_000_000;
-/// Captured bytes per output stream: 1 MiB, as DESIGN.md sets; more is an
+/// Captured bytes per output stream: 1 MiB, the documented default; more is an
 /// `output_limit_exceeded` error rather than unbounded host memory.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
 /// Compiled modules kept in memory (`cache_size = 100`).
@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_MEMORY_LIMIT: u64 = 256 << 20;
 /// Bytes of each linear memory reset by overwriting rather than `madvise`
 /// when an instance is freed. On VMs `madvise` sends cross-CPU interrupts
 /// that cost more than a memset of the pages a small function touches
-/// (DESIGN.md: 19k → 84k runs/s on two threads). 2 MiB covers a Rust
+/// (measured on these 2-vCPU machines: 19k → 84k runs/s on two threads). 2 MiB covers a Rust
 /// guest's whole default memory (1 MiB stack + data, 17 pages for
 /// hello_world); `aether-bench micro` compares it with 0, 128 KiB, 1 MiB.
 pub const DEFAULT_KEEP_RESIDENT: usize = 2 << 20;

@@ -1,20 +1,14 @@
 //! `aether functions [list|show|rm|rollback]`: the function registry.
 
-use aether_proto::control::{DeployResponse, FunctionInfo, Manifest, RollbackRequest};
+use aether_proto::control::{
+    DeleteResponse, DeployResponse, FunctionInfo, Manifest, RollbackRequest,
+};
 use reqwest::Method;
 
 use super::check_name;
 use crate::cli::{FunctionsAction, FunctionsArgs};
 use crate::client::Client;
 use crate::output::{self, Table, short_sha};
-
-/// Answer of `DELETE /api/functions/{name}` (crates/aether-control/README.md).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Deleted {
-    status: String,
-    function_id: String,
-    versions_removed: u64,
-}
 
 /// Runs `aether functions ...`.
 pub async fn run(args: FunctionsArgs, control: &Client, json: bool) -> anyhow::Result<()> {
@@ -103,7 +97,7 @@ async fn show(control: &Client, name: &str, json: bool) -> anyhow::Result<()> {
 
 async fn remove(control: &Client, name: &str, json: bool) -> anyhow::Result<()> {
     check_name(name)?;
-    let deleted: Deleted = control
+    let deleted: DeleteResponse = control
         .json(control.request(Method::DELETE, &format!("/api/functions/{name}")))
         .await?;
     if json {

@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
-use aether_control::config::Secret;
+use aether_http::Secret;
 
 use crate::cli::{GlobalArgs, UpArgs};
 use crate::output;
@@ -45,7 +45,7 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let admin_token = token.and_then(Secret::new);
     let node_token = admin_token
         .as_ref()
-        .map(|_| uuid::Uuid::new_v4().simple().to_string());
+        .and_then(|_| Secret::new(uuid::Uuid::new_v4().simple().to_string()));
 
     let control_config = aether_control::Config {
         host: "127.0.0.1".into(),
@@ -53,7 +53,7 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         db_path: dir.join("control").join("control.db"),
         blob_dir: dir.join("control").join("blobs"),
         admin_token,
-        node_token: node_token.clone().and_then(Secret::new),
+        node_token: node_token.clone(),
         ..aether_control::Config::default()
     };
     control_config
@@ -105,7 +105,7 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     announce(dir, &control_url, &edge_url, global.json, &args)?;
 
     let early = tokio::select! {
-        () = aether_control::server::shutdown_signal() => None,
+        () = aether_http::shutdown::signal() => None,
         r = &mut control_task => Some(("control plane", flatten(r))),
         r = &mut edge_task => Some(("edge", flatten(r))),
     };

@@ -90,7 +90,7 @@ impl Stack {
                 data_dir: root.join("edge/data"),
                 max_concurrency: 4,
                 control_url: Some(control_url.clone()),
-                node_token: Some(NODE.into()),
+                node_token: aether_http::Secret::new(NODE),
                 advertise_url: Some(edge_url.clone()),
                 // Converge quickly even when a notification is missed.
                 reconcile_interval: Duration::from_millis(200),

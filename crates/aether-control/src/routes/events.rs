@@ -7,14 +7,18 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use aether_proto::control::{CallbackBody, EventIn, EventsPage};
+use aether_proto::control::{
+    CallbackAccepted, CallbackBody, EventIn, EventReport as _, EventsPage, FunctionStatsReport,
+};
 use aether_proto::validate_function_name;
 use aether_store::{EventQuery, NewEvent};
 
-use super::{MAX_EVENTS_PER_CALLBACK, parse_json, require_json};
-use crate::error::ApiError;
+use aether_http::guard::{MissingContentType, require_json};
+
+use super::{MAX_EVENTS_PER_CALLBACK, parse_json};
 use crate::state::AppState;
 use crate::wire::stored_event;
+use aether_http::ApiError;
 
 /// Events per page when `limit` is absent.
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;
@@ -22,14 +26,6 @@ pub const DEFAULT_EVENTS_LIMIT: usize = 100;
 pub const MAX_EVENTS_LIMIT: usize = 1000;
 /// Longest event kind.
 pub const MAX_EVENT_KIND_LEN: usize = 64;
-
-/// Answer of `POST /callback`.
-#[derive(Debug, Serialize)]
-struct Accepted {
-    accepted: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_id: Option<u64>,
-}
 
 /// Validates an incoming event and extracts its node and function.
 fn new_event(e: EventIn) -> Result<NewEvent, ApiError> {
@@ -64,7 +60,7 @@ pub async fn callback(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<impl Serialize>), ApiError> {
-    require_json(&headers)?;
+    require_json(&headers, MissingContentType::Refused)?;
     let body: CallbackBody = parse_json(&body?)?;
     let events = body.into_events();
     if events.len() > MAX_EVENTS_PER_CALLBACK {
@@ -79,7 +75,10 @@ pub async fn callback(
     let stored = state
         .blocking(move |store| store.append_events(events))
         .await?;
-    for event in stored.iter().filter(|e| e.event == "function_stats") {
+    for event in stored
+        .iter()
+        .filter(|e| e.event == FunctionStatsReport::EVENT)
+    {
         let received = stored_event(event.clone()).received_at;
         state
             .stats()
@@ -88,10 +87,10 @@ pub async fn callback(
     state
         .metrics()
         .events_received
-        .fetch_add(stored.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        .increment(stored.len() as u64);
     Ok((
         StatusCode::ACCEPTED,
-        Json(Accepted {
+        Json(CallbackAccepted {
             accepted: stored.len(),
             last_id: stored.last().map(|e| e.id),
         }),

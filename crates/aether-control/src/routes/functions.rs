@@ -9,15 +9,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use aether_proto::control::{DeployRequest, FunctionInfo, Manifest, RollbackRequest};
+use aether_proto::control::{
+    DeleteResponse, DeployRequest, FunctionInfo, FunctionStats, Manifest, RollbackRequest,
+};
 use aether_proto::{ErrorCode, LimitsSpec, validate_function_name};
 use aether_store::{DeploySpec, StoreError};
 
-use super::{media_type, parse_json, require_json};
-use crate::error::ApiError;
-use crate::state::{AppState, Change, Metrics};
+use aether_http::ApiError;
+use aether_http::guard::{MissingContentType, media_type, require_json};
+
+use super::parse_json;
+use crate::state::{AppState, Change};
 use crate::wire::{deploy_response, function_info, manifest_entry};
 
 /// Names that would be shadowed by a fixed route under `/api/functions/`.
@@ -51,7 +55,7 @@ pub async fn deploy_json(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let parsed = async {
-        require_json(&headers)?;
+        require_json(&headers, MissingContentType::Refused)?;
         let request: DeployRequest = parse_json(&body?)?;
         check_name(&request.name)?;
         let max = state.settings().max_module_size;
@@ -71,7 +75,7 @@ pub async fn deploy_json(
     }
     .await;
     let (name, wasm, spec) =
-        parsed.inspect_err(|_| Metrics::inc(&state.metrics().deploys_rejected))?;
+        parsed.inspect_err(|_| state.metrics().deploys_rejected.increment(1))?;
     deploy(&state, name, wasm.into(), spec).await
 }
 
@@ -116,7 +120,7 @@ pub async fn deploy_raw(
     }
     .await;
     let (name, wasm, spec) =
-        parsed.inspect_err(|_| Metrics::inc(&state.metrics().deploys_rejected))?;
+        parsed.inspect_err(|_| state.metrics().deploys_rejected.increment(1))?;
     deploy(&state, name, wasm, spec).await
 }
 
@@ -154,7 +158,7 @@ async fn deploy(
 ) -> Result<Response, ApiError> {
     let max = state.settings().max_module_size;
     if wasm.len() as u64 > max {
-        Metrics::inc(&state.metrics().deploys_rejected);
+        state.metrics().deploys_rejected.increment(1);
         return Err(ApiError::payload_too_large(max));
     }
     let to_validate = wasm.clone();
@@ -164,7 +168,7 @@ async fn deploy(
     .await
     .map_err(|e| ApiError::internal("validating a module", e))?;
     if let Err(e) = validation {
-        Metrics::inc(&state.metrics().deploys_rejected);
+        state.metrics().deploys_rejected.increment(1);
         tracing::debug!(function = %name, "module refused: {e}");
         return Err(ApiError::new(ErrorCode::InvalidWasm, e.to_string()));
     }
@@ -175,11 +179,8 @@ async fn deploy(
         .await?;
     let record = outcome.record();
     let status = if outcome.created() {
-        Metrics::inc(&state.metrics().deploys_created);
-        state
-            .metrics()
-            .deploy_bytes
-            .fetch_add(record.size, std::sync::atomic::Ordering::Relaxed);
+        state.metrics().deploys_created.increment(1);
+        state.metrics().deploy_bytes.increment(record.size);
         tracing::info!(function = %name, version = record.version, sha256 = %record.sha256, size = record.size, "deployed");
         state.publish(Change::Deployed {
             name: name.clone(),
@@ -188,7 +189,7 @@ async fn deploy(
         });
         StatusCode::CREATED
     } else {
-        Metrics::inc(&state.metrics().deploys_unchanged);
+        state.metrics().deploys_unchanged.increment(1);
         tracing::info!(function = %name, version = record.version, "identical redeploy; version kept");
         StatusCode::OK
     };
@@ -233,7 +234,7 @@ pub async fn show(
 pub async fn stats(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<crate::stats::FunctionStats>, ApiError> {
+) -> Result<Json<FunctionStats>, ApiError> {
     let name = path_name(path)?;
     let lookup = name.clone();
     match state.blocking(move |store| store.function(&lookup)).await? {
@@ -242,28 +243,20 @@ pub async fn stats(
     }
 }
 
-/// Body of a successful delete.
-#[derive(Debug, Serialize)]
-struct Deleted {
-    status: &'static str,
-    function_id: String,
-    versions_removed: usize,
-}
-
 /// `DELETE /api/functions/{name}`.
 pub async fn delete(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<Json<impl Serialize>, ApiError> {
+) -> Result<Json<DeleteResponse>, ApiError> {
     let name = path_name(path)?;
     let target = name.clone();
     let removed = state.blocking(move |store| store.delete(&target)).await?;
-    Metrics::inc(&state.metrics().deletes);
+    state.metrics().deletes.increment(1);
     tracing::info!(function = %name, versions = removed.versions.len(), "deleted");
     state.stats().forget(&name);
     state.publish(Change::Deleted { name: name.clone() });
-    Ok(Json(Deleted {
-        status: "success",
+    Ok(Json(DeleteResponse {
+        status: "success".into(),
         function_id: name,
         versions_removed: removed.versions.len(),
     }))
@@ -277,7 +270,7 @@ pub async fn rollback(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let name = path_name(path)?;
-    require_json(&headers)?;
+    require_json(&headers, MissingContentType::Refused)?;
     let request: RollbackRequest = parse_json(&body?)?;
     let target = name.clone();
     let record = state
@@ -289,7 +282,7 @@ pub async fn rollback(
             ErrorCode::NotFound => ApiError::new(ErrorCode::Conflict, e.message),
             _ => e,
         })?;
-    Metrics::inc(&state.metrics().rollbacks);
+    state.metrics().rollbacks.increment(1);
     tracing::info!(function = %name, version = record.version, "rolled back");
     state.publish(Change::RolledBack {
         name: name.clone(),

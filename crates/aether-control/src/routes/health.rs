@@ -2,15 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::Response;
 
 use aether_proto::control::{ControlHealth, NodeStatus};
 use aether_store::now_ms;
 
-use crate::error::ApiError;
+use crate::metrics::Gauges;
 use crate::state::AppState;
 use crate::wire::node_status;
+use aether_http::ApiError;
 
 /// Counts of functions and online nodes.
 async fn counts(state: &AppState) -> Result<(u64, u64, u64), ApiError> {
@@ -41,13 +41,15 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<ControlHealth>
 }
 
 /// `GET /metrics`, Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (functions, online, known) = counts(&state).await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.telemetry().render(&state, functions, online, known),
+    let gauges = Gauges {
+        functions,
+        online,
+        known,
+        uptime: state.uptime(),
+    };
+    Ok(aether_http::metrics::text_response(
+        state.metrics().render(&gauges),
     ))
 }

@@ -8,17 +8,23 @@ mod nodes;
 use std::convert::Infallible;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, header};
-use axum::middleware::{Next, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 
+use aether_http::ApiError;
+use aether_http::guard::reject_oversized;
 use aether_proto::ErrorCode;
 
-use crate::auth::{require_admin, require_node, require_pull};
-use crate::error::ApiError;
+use crate::auth::{Access, require};
 use crate::state::AppState;
+
+aether_http::request_log!(
+    /// The control plane's request span and access line, under
+    /// `aether_control::request`.
+    ControlRequests,
+    "aether_control::request"
+);
 
 /// Limit for bodies other than modules (registrations, callback batches,
 /// rollbacks): a batch of a thousand stats events fits comfortably.
@@ -27,7 +33,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Most events accepted in one `POST /callback`.
 pub const MAX_EVENTS_PER_CALLBACK: usize = 1000;
 
-/// The router of every control-plane endpoint (see DESIGN.md), inside the
+/// The router of every control-plane endpoint (README.md's API section), inside the
 /// request context (request ids, the debug request span).
 pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
     let settings = state.settings().clone();
@@ -60,12 +66,18 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         .route("/api/functions/{name}/stats", get(functions::stats))
         .route("/api/nodes", get(nodes::list))
         .route("/api/events", get(events::list))
-        .route_layer(from_fn_with_state(state.clone(), require_admin));
+        .route_layer(from_fn_with_state(
+            (state.auth().clone(), Access::Admin),
+            require,
+        ));
 
     let pull = Router::new()
         .route("/api/functions/manifest", get(functions::manifest))
         .route("/api/functions/{name}/wasm", get(functions::wasm))
-        .route_layer(from_fn_with_state(state.clone(), require_pull));
+        .route_layer(from_fn_with_state(
+            (state.auth().clone(), Access::Pull),
+            require,
+        ));
 
     let node = Router::new()
         .route("/register", post(nodes::register))
@@ -74,7 +86,10 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
             DEFAULT_BODY_LIMIT as u64,
             reject_oversized,
         ))
-        .route_layer(from_fn_with_state(state.clone(), require_node));
+        .route_layer(from_fn_with_state(
+            (state.auth().clone(), Access::Node),
+            require,
+        ));
 
     let open = Router::new()
         .route("/health", get(health::health))
@@ -89,11 +104,11 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(from_fn_with_state(
-            state.clone(),
-            crate::telemetry::http_metrics,
+            state.metrics().clone(),
+            crate::metrics::http_metrics,
         ))
         .with_state(state);
-    aether_http::RequestContext::new(router, Some(aether_http::context::Service::Control))
+    aether_http::RequestContext::new(router, Some(&ControlRequests))
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -112,37 +127,6 @@ async fn method_not_allowed(request: Request) -> ApiError {
             request.uri().path()
         ),
     )
-}
-
-/// Refuses a body whose declared `Content-Length` is over `limit` before
-/// reading any of it; bodies without one are cut off while streaming by
-/// `DefaultBodyLimit`.
-async fn reject_oversized(State(limit): State<u64>, request: Request, next: Next) -> Response {
-    match aether_http::connection::declared_length(request.headers()) {
-        Some(len) if len > limit => ApiError::payload_too_large(limit).into_response(),
-        _ => next.run(request).await,
-    }
-}
-
-/// The media type of a request without parameters, lowercased.
-fn media_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = value.split(';').next().unwrap_or("").trim();
-    Some(essence.to_ascii_lowercase())
-}
-
-/// Requires a JSON content type (`application/json` or `…+json`).
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    match media_type(headers) {
-        Some(t) if t == "application/json" || t.ends_with("+json") => Ok(()),
-        other => Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
-                "expected Content-Type: application/json, got {}",
-                other.as_deref().unwrap_or("none")
-            ),
-        )),
-    }
 }
 
 /// Parses a JSON body, answering 400 with serde's explanation.

@@ -11,10 +11,12 @@ use aether_proto::control::{NodeInfo, RegisterRequest};
 use aether_proto::validate_function_name;
 use aether_store::{NodeHeartbeat, now_ms};
 
-use super::{parse_json, require_json};
-use crate::error::ApiError;
-use crate::state::{AppState, Metrics};
+use aether_http::guard::{MissingContentType, require_json};
+
+use super::parse_json;
+use crate::state::AppState;
 use crate::wire::node_info;
+use aether_http::ApiError;
 
 /// Longest accepted node id.
 pub const MAX_NODE_ID_LEN: usize = 128;
@@ -64,7 +66,7 @@ pub async fn register(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<NodeInfo>, ApiError> {
-    require_json(&headers)?;
+    require_json(&headers, MissingContentType::Refused)?;
     let request: RegisterRequest = parse_json(&body?)?;
     check_node_id(&request.node_id)?;
     check_url(&request.url)?;
@@ -84,7 +86,7 @@ pub async fn register(
     let record = state
         .blocking(move |store| store.upsert_node(heartbeat))
         .await?;
-    Metrics::inc(&state.metrics().heartbeats);
+    state.metrics().heartbeats.increment(1);
     if record.registered_at_ms == record.last_seen_ms {
         tracing::info!(node_id = %record.node_id, url = %record.url, "node registered");
     } else {

@@ -1,12 +1,8 @@
-//! Observability of the edge: Prometheus metrics (`GET /metrics`); the
-//! request context (request ids, the debug-level request span) is
-//! [`aether_http::RequestContext`].
+//! The edge's Prometheus metrics (`GET /metrics`), on an
+//! [`aether_http::metrics::Exporter`] of its own.
 //!
-//! Each [`AppState`] owns its own [`PrometheusRecorder`], never installed
-//! as the global `metrics` recorder: tests start several edges in one
-//! process and each must count only its own requests. Handles are
-//! registered on that recorder directly (`Recorder::register_*`), once per
-//! function (kept in its [`FunctionStats`](crate::stats::FunctionStats)),
+//! Handles are registered on that exporter directly, once per function
+//! (kept in its [`ExecutionStats`](crate::stats::ExecutionStats)),
 //! so the request path only adds to atomics: no label strings, no lock.
 //! Values the runtime and the executor already count (cache loads, queue
 //! depth, in-flight executions, dropped events) are copied into the
@@ -14,23 +10,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use aether_http::metrics::{Exporter, Family, label_value};
 use aether_proto::ErrorCode;
-use aether_runtime::ModuleSource;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder as _, Unit};
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use aether_runtime::{CacheStats, ModuleSource};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata};
 
-use crate::state::AppState;
-
-/// How often histogram samples are folded into their buckets (the
-/// exporter buffers samples lock-free until then).
-pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+use crate::histogram::Buckets;
 
 /// Label value of errors that concern no known function (bad request,
 /// unknown name, …): function names are not used as labels until they
@@ -75,8 +62,7 @@ const ERROR_CODES: usize = 16;
 /// The edge's metrics: a recorder of its own and the handles that do not
 /// depend on a function.
 pub struct EdgeMetrics {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
+    exporter: Exporter,
     loads: [Counter; 3],
     load_seconds_disk: Histogram,
     load_seconds_compiled: Histogram,
@@ -163,80 +149,6 @@ fn slot_index(len: usize) -> usize {
     INDEX.with(|i| *i) % len
 }
 
-/// A Prometheus histogram with fixed buckets (`N` counts: one per bound
-/// and `+Inf`), counted with atomics: recording one sample is a binary
-/// search and two atomic updates. Used on the request path instead of the
-/// exporter's histograms, which buffer every sample with a timestamp until
-/// the next upkeep (measured per request: 0.26 µs for the two records
-/// plus ≈ 0.4 µs of allocator churn from the buffers, BENCHMARKS.md).
-#[derive(Debug)]
-struct Buckets<const N: usize> {
-    /// Upper bounds, ascending: `N - 1` of them.
-    bounds: &'static [f64],
-    counts: [AtomicU64; N],
-    /// Sum of the samples, as `f64` bits.
-    sum: AtomicU64,
-}
-
-impl<const N: usize> Buckets<N> {
-    fn new(bounds: &'static [f64]) -> Self {
-        assert_eq!(bounds.len() + 1, N, "one count per bound and +Inf");
-        Buckets {
-            bounds,
-            counts: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum: AtomicU64::new(0f64.to_bits()),
-        }
-    }
-
-    fn record(&self, value: f64) {
-        // `le` buckets: the first bound that is not below the value.
-        let i = self.bounds.partition_point(|b| *b < value);
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        // Never fails: the closure always returns Some.
-        let _ = self
-            .sum
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
-    }
-
-    /// Appends the `_bucket`, `_sum` and `_count` lines of `name` for one
-    /// function (its name already escaped as a label value), summing
-    /// `parts` (the function's per-thread slots).
-    fn render<'a>(
-        parts: impl Iterator<Item = &'a Buckets<N>>,
-        bounds: &[f64],
-        out: &mut String,
-        name: &str,
-        function: &str,
-    ) {
-        use std::fmt::Write as _;
-        let mut counts = [0u64; N];
-        let mut sum = 0f64;
-        for part in parts {
-            for (total, count) in counts.iter_mut().zip(&part.counts) {
-                *total += count.load(Ordering::Relaxed);
-            }
-            sum += f64::from_bits(part.sum.load(Ordering::Relaxed));
-        }
-        let mut cumulative = 0u64;
-        for (bound, count) in bounds.iter().zip(counts) {
-            cumulative += count;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{function=\"{function}\",le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        cumulative += counts[N - 1];
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{function=\"{function}\",le=\"+Inf\"}} {cumulative}\n\
-             {name}_sum{{function=\"{function}\"}} {sum}\n\
-             {name}_count{{function=\"{function}\"}} {cumulative}"
-        );
-    }
-}
-
 /// The `# HELP`/`# TYPE` header and every function's series of one
 /// histogram family.
 fn render_family<const N: usize>(
@@ -251,14 +163,6 @@ fn render_family<const N: usize>(
         Buckets::render(f.slots.iter().map(pick), bounds, out, name, &f.function);
     }
     out.push('\n');
-}
-
-/// A Prometheus label value: backslash, double quote and newline escaped.
-fn label_value(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// `aether_edge_errors_total{function, code}`, registered per code on its
@@ -284,13 +188,13 @@ impl ErrorCounters {
         }
     }
 
-    fn increment(&self, recorder: &PrometheusRecorder, code: ErrorCode) {
+    fn increment(&self, exporter: &Exporter, code: ErrorCode) {
         let register = || {
             let labels = vec![
                 Label::new("function", self.function.clone()),
                 Label::from_static_parts("code", code.as_str()),
             ];
-            recorder.register_counter(&Key::from_parts(ERRORS, labels), &METADATA)
+            exporter.counter(&Key::from_parts(ERRORS, labels))
         };
         match self.by_code.get(code as usize) {
             Some(slot) => slot.get_or_init(register).increment(1),
@@ -306,26 +210,18 @@ impl Default for EdgeMetrics {
 }
 
 impl EdgeMetrics {
-    /// A fresh recorder with the edge's buckets and descriptions.
+    /// A fresh exporter with the edge's families.
     pub fn new() -> Self {
-        // Only the exporter's own histograms need buckets here; the
-        // per-function ones are `Buckets`.
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(LOAD_SECONDS.into()), LOAD_BUCKETS)
-            .expect("bucket lists are not empty");
-        let recorder = builder.build_recorder();
-        describe(&recorder);
-        let counter =
-            |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
-        let gauge =
-            |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
+        let exporter = Exporter::new(&METADATA, FAMILIES);
+        let counter = |name: &'static str| exporter.counter(&Key::from_static_name(name));
+        let gauge = |name: &'static str| exporter.gauge(&Key::from_static_name(name));
         static LOADS: [[Label; 1]; 3] = [
             [Label::from_static_parts("source", "memory")],
             [Label::from_static_parts("source", "disk")],
             [Label::from_static_parts("source", "compiled")],
         ];
         let load_counter = |labels: &'static [Label]| {
-            recorder.register_counter(&Key::from_static_parts(MODULE_LOADS, labels), &METADATA)
+            exporter.counter(&Key::from_static_parts(MODULE_LOADS, labels))
         };
         static LOAD_DISK: [Label; 1] = [Label::from_static_parts("source", "disk")];
         static LOAD_COMPILED: [Label; 1] = [Label::from_static_parts("source", "compiled")];
@@ -335,12 +231,10 @@ impl EdgeMetrics {
                 load_counter(&LOADS[1]),
                 load_counter(&LOADS[2]),
             ],
-            load_seconds_disk: recorder
-                .register_histogram(&Key::from_static_parts(LOAD_SECONDS, &LOAD_DISK), &METADATA),
-            load_seconds_compiled: recorder.register_histogram(
-                &Key::from_static_parts(LOAD_SECONDS, &LOAD_COMPILED),
-                &METADATA,
-            ),
+            load_seconds_disk: exporter
+                .histogram(&Key::from_static_parts(LOAD_SECONDS, &LOAD_DISK)),
+            load_seconds_compiled: exporter
+                .histogram(&Key::from_static_parts(LOAD_SECONDS, &LOAD_COMPILED)),
             evictions: counter("aether_edge_cache_evictions_total"),
             cached_modules: gauge("aether_edge_cached_modules"),
             in_flight: gauge("aether_edge_executions_in_flight"),
@@ -350,8 +244,7 @@ impl EdgeMetrics {
             uptime: gauge("aether_edge_uptime_seconds"),
             unknown_errors: ErrorCounters::new(UNKNOWN_FUNCTION.into()),
             function_counts: std::sync::Mutex::default(),
-            handle: recorder.handle(),
-            recorder,
+            exporter,
         }
     }
 
@@ -368,7 +261,7 @@ impl EdgeMetrics {
             };
             let counts = Arc::new(FunctionCounts {
                 function: label_value(name),
-                invocations: self.recorder.register_counter(&key(INVOCATIONS), &METADATA),
+                invocations: self.exporter.counter(&key(INVOCATIONS)),
                 slots: (0..slot_count()).map(|_| Slot::new()).collect(),
             });
             self.function_counts
@@ -385,7 +278,7 @@ impl EdgeMetrics {
     /// Counts an error answer to `POST /execute`.
     pub fn error(&self, function: Option<&FunctionMetrics>, code: ErrorCode) {
         let counters = function.map_or(&self.unknown_errors, |f| &f.errors);
-        counters.increment(&self.recorder, code);
+        counters.increment(&self.exporter, code);
     }
 
     /// Records how long loading a module took, unless it came from memory.
@@ -397,30 +290,29 @@ impl EdgeMetrics {
         }
     }
 
-    /// Folds buffered histogram samples into their buckets.
-    pub fn upkeep(&self) {
-        self.handle.run_upkeep();
+    /// The exporter's upkeep, to be spawned with the server.
+    pub fn upkeep(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.exporter.upkeep()
     }
 
-    /// The Prometheus text of this edge, after copying in the values other
-    /// parts count themselves.
-    pub fn render(&self, state: &AppState) -> String {
-        let runtime = state.runtime();
-        let stats = runtime.stats();
+    /// The Prometheus text of this edge, after copying in `gauges`, the
+    /// values other parts count themselves.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let stats = &gauges.runtime;
         self.loads[0].absolute(stats.memory_hits);
         self.loads[1].absolute(stats.disk_loads);
         self.loads[2].absolute(stats.compiled);
-        let cached = runtime.cached_modules() as u64;
+        let cached = gauges.cached_modules;
         // Every load from disk or by compiling inserted a module; those no
         // longer in memory were evicted (LRU) or dropped on removal.
         self.evictions
             .absolute((stats.disk_loads + stats.compiled).saturating_sub(cached));
         self.cached_modules.set(cached as f64);
-        self.in_flight.set(state.executor().running() as f64);
-        self.queue_depth.set(state.executor().waiting() as f64);
-        self.events_dropped.absolute(state.events().dropped());
-        self.functions.set(state.registry().len() as f64);
-        self.uptime.set(state.uptime().as_secs_f64());
+        self.in_flight.set(gauges.in_flight as f64);
+        self.queue_depth.set(gauges.waiting as f64);
+        self.events_dropped.absolute(gauges.events_dropped);
+        self.functions.set(gauges.functions as f64);
+        self.uptime.set(gauges.uptime.as_secs_f64());
         let functions = self
             .function_counts
             .lock()
@@ -433,7 +325,7 @@ impl EdgeMetrics {
                 .map(|s| s.invocations.load(Ordering::Relaxed));
             f.invocations.absolute(total.sum());
         }
-        let mut text = self.handle.render();
+        let mut text = self.exporter.render();
         if !functions.is_empty() {
             render_family(
                 &mut text,
@@ -479,135 +371,67 @@ impl FunctionMetrics {
     }
 }
 
-fn describe(recorder: &PrometheusRecorder) {
-    use metrics::Recorder as _;
-    let counters: &[(&'static str, &'static str)] = &[
-        (INVOCATIONS, "Executions started, by function."),
-        (
-            ERRORS,
-            "Error answers of POST /execute, by function (_unknown when none matched) and error code.",
-        ),
-        (
-            MODULE_LOADS,
-            "Module lookups by where the module came from: memory (cache hit), disk (precompiled artifact) or compiled.",
-        ),
-        (
-            "aether_edge_cache_evictions_total",
-            "Compiled modules dropped from the in-memory cache.",
-        ),
-        (
-            "aether_edge_events_dropped_total",
-            "Events to the control plane dropped (buffer full or control plane unreachable).",
-        ),
-    ];
-    for (name, help) in counters {
-        recorder.describe_counter((*name).into(), None, (*help).into());
-    }
-    let gauges: &[(&'static str, &'static str)] = &[
-        ("aether_edge_cached_modules", "Compiled modules in memory."),
-        (
-            "aether_edge_executions_in_flight",
-            "Executions running now.",
-        ),
-        (
-            "aether_edge_queue_depth",
-            "Requests waiting for an execution slot.",
-        ),
-        ("aether_edge_functions", "Functions this edge serves."),
-        ("aether_edge_uptime_seconds", "Seconds since start."),
-    ];
-    for (name, help) in gauges {
-        recorder.describe_gauge((*name).into(), None, (*help).into());
-    }
-    recorder.describe_histogram(
-        LOAD_SECONDS.into(),
-        Some(Unit::Seconds),
-        "Time to load a module not in memory: from a disk artifact or by compiling.".into(),
-    );
+/// The families the exporter renders (the per-function execution-time
+/// and memory histograms are rendered from [`Buckets`] after them).
+const FAMILIES: &[Family] = &[
+    Family::counter(INVOCATIONS, "Executions started, by function."),
+    Family::counter(
+        ERRORS,
+        "Error answers of POST /execute, by function (_unknown when none matched) and error code.",
+    ),
+    Family::counter(
+        MODULE_LOADS,
+        "Module lookups by where the module came from: memory (cache hit), disk (precompiled artifact) or compiled.",
+    ),
+    Family::counter(
+        "aether_edge_cache_evictions_total",
+        "Compiled modules dropped from the in-memory cache.",
+    ),
+    Family::counter(
+        "aether_edge_events_dropped_total",
+        "Events to the control plane dropped (buffer full or control plane unreachable).",
+    ),
+    Family::gauge("aether_edge_cached_modules", "Compiled modules in memory."),
+    Family::gauge(
+        "aether_edge_executions_in_flight",
+        "Executions running now.",
+    ),
+    Family::gauge(
+        "aether_edge_queue_depth",
+        "Requests waiting for an execution slot.",
+    ),
+    Family::gauge("aether_edge_functions", "Functions this edge serves."),
+    Family::gauge("aether_edge_uptime_seconds", "Seconds since start."),
+    Family::seconds(
+        LOAD_SECONDS,
+        "Time to load a module not in memory: from a disk artifact or by compiling.",
+        LOAD_BUCKETS,
+    ),
+];
+
+/// Values other parts of the edge count themselves, copied into the
+/// exporter when `/metrics` is scraped (costing the hot path nothing).
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    /// Where modules came from since start.
+    pub runtime: CacheStats,
+    /// Compiled modules in memory.
+    pub cached_modules: u64,
+    /// Executions running now.
+    pub in_flight: usize,
+    /// Requests waiting for a slot.
+    pub waiting: usize,
+    /// Events dropped so far.
+    pub events_dropped: u64,
+    /// Functions served.
+    pub functions: usize,
+    /// Time since start.
+    pub uptime: Duration,
 }
-
-/// Loads the module at `path` through the runtime's cache, recording the
-/// load time when it was not in memory (blocking).
-pub fn load_module(
-    state: &AppState,
-    hash: aether_runtime::ModuleHash,
-    path: &std::path::Path,
-) -> Result<
-    (std::sync::Arc<aether_runtime::LoadedModule>, ModuleSource),
-    aether_runtime::CompileError,
-> {
-    let started = Instant::now();
-    let loaded = state.runtime().load(hash, || std::fs::read(path));
-    if let (Some(m), Ok((_, source))) = (state.metrics(), &loaded) {
-        m.module_loaded(*source, started.elapsed());
-    }
-    loaded
-}
-
-/// `GET /metrics`, Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    match state.metrics() {
-        Some(m) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            m.render(&state),
-        )
-            .into_response(),
-        None => {
-            crate::error::ApiError::new(ErrorCode::NotFound, "metrics are disabled").into_response()
-        }
-    }
-}
-
-/// Folds histogram samples into buckets every [`UPKEEP_INTERVAL`], so
-/// memory stays bounded between scrapes.
-pub async fn upkeep_loop(state: AppState) {
-    let Some(m) = state.metrics() else { return };
-    let mut interval = tokio::time::interval(UPKEEP_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        m.upkeep();
-    }
-}
-
-/// The filter when `RUST_LOG` is not set: `info`, except for
-/// `wasmtime_wasi`, whose WASI host functions carry `#[instrument]` spans
-/// at info level (one per hostcall, with formatted arguments): work on the
-/// hot path that tells an operator nothing.
-pub const DEFAULT_LOG_FILTER: &str = "info,wasmtime_wasi=warn";
-
-/// Targets whose spans are off unless `RUST_LOG` names them (see
-/// `aether_http::logging::init`): wasmtime-wasi's per-host-call spans.
-pub const QUIET_SPAN_TARGETS: &[&str] = &["wasmtime_wasi"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_samples_land_in_the_first_bucket_not_below_them_summed_over_slots() {
-        const BOUNDS: &[f64] = &[1.0, 2.0];
-        let slots: [Buckets<3>; 2] = [Buckets::new(BOUNDS), Buckets::new(BOUNDS)];
-        for v in [0.5, 1.0, 1.5] {
-            slots[0].record(v);
-        }
-        for v in [2.0, 7.0] {
-            slots[1].record(v);
-        }
-        let mut text = String::new();
-        Buckets::render(slots.iter(), BOUNDS, &mut text, "m", &label_value("a\"b"));
-        assert_eq!(
-            text,
-            "m_bucket{function=\"a\\\"b\",le=\"1\"} 2\n\
-             m_bucket{function=\"a\\\"b\",le=\"2\"} 4\n\
-             m_bucket{function=\"a\\\"b\",le=\"+Inf\"} 5\n\
-             m_sum{function=\"a\\\"b\"} 12\n\
-             m_count{function=\"a\\\"b\"} 5\n"
-        );
-    }
 
     #[test]
     fn executions_recorded_on_many_threads_are_all_counted() {
