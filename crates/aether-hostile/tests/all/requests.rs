@@ -271,6 +271,11 @@ async fn garbage_bytes_and_header_bombs_get_an_error_and_a_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_idle_connections_leave_service_and_descriptors_intact() {
+    // Counts this process's descriptors: no other test may open any.
+    if !proc::alone("requests::thousands_of_idle_connections_leave_service_and_descriptors_intact")
+    {
+        return;
+    }
     let edge = Edge::start().await;
     edge.assert_serves().await;
     let before = proc::open_fds();
@@ -346,6 +351,11 @@ async fn flood(edge: &Edge, n: usize) -> (usize, usize, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_beyond_the_queue_is_shed_with_503_and_memory_stays_bounded() {
+    // Reads this process's RSS: no other test may allocate meanwhile.
+    if !proc::alone("requests::a_flood_beyond_the_queue_is_shed_with_503_and_memory_stays_bounded")
+    {
+        return;
+    }
     let edge = Edge::start_with(|c| {
         c.max_concurrency = 2;
         c.max_queue = 32;
