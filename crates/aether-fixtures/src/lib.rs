@@ -89,6 +89,33 @@ pub fn cpu_time(pid: u32) -> std::io::Result<std::time::Duration> {
     ))
 }
 
+/// For a test whose scenario this machine cannot run (a tool or a
+/// permission is missing): call it with the reason, then `return`. Under
+/// CI (the `CI` environment variable set and not empty, as CI services and
+/// `.ci/run` set it) it panics with `reason`, so the test fails instead of
+/// passing without having run; elsewhere it writes a `SKIPPED` line
+/// straight to stderr, which the test harness does not capture, so it
+/// shows in the `cargo test` output.
+#[track_caller]
+pub fn skip_or_fail(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    assert!(
+        !under_ci(),
+        "{test} cannot run here, and under CI (CI is set) it may not skip: {reason}"
+    );
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {reason} (with CI set, this fails)"
+    );
+}
+
+/// Whether the `CI` environment variable is set and not empty.
+fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; a rare race with
 /// another process taking it is possible).
 pub fn free_port() -> u16 {
@@ -162,5 +189,54 @@ mod tests {
         // on a busy machine this thread may get less than all of it.
         assert!(used >= std::time::Duration::from_millis(20), "{used:?}");
         assert!(super::cpu_time(u32::MAX).is_err(), "no such process");
+    }
+
+    /// Runs `tests::skip_or_fail_child` in a child test process with `CI`
+    /// as given (removed for `None`).
+    fn child(ci: Option<&str>) -> (bool, String, String) {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--ignored",
+            "--exact",
+            "tests::skip_or_fail_child",
+            "--test-threads=1",
+        ]);
+        match ci {
+            Some(v) => cmd.env("CI", v),
+            None => cmd.env_remove("CI"),
+        };
+        let out = cmd.output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    }
+
+    #[test]
+    #[ignore = "run by skip_or_fail_fails_under_ci_and_skips_loudly_elsewhere"]
+    fn skip_or_fail_child() {
+        super::skip_or_fail("the frobnicator is not installed");
+    }
+
+    #[test]
+    fn skip_or_fail_fails_under_ci_and_skips_loudly_elsewhere() {
+        let (ok, stdout, stderr) = child(Some("true"));
+        assert!(!ok, "passed under CI:\n{stdout}{stderr}");
+        assert!(stdout.contains("1 failed"), "{stdout}");
+        assert!(
+            format!("{stdout}{stderr}")
+                .contains("under CI (CI is set) it may not skip: the frobnicator is not installed"),
+            "{stdout}{stderr}"
+        );
+        for ci in [None, Some("")] {
+            let (ok, stdout, stderr) = child(ci);
+            assert!(ok, "CI={ci:?}:\n{stdout}{stderr}");
+            assert!(stdout.contains("1 passed"), "{stdout}");
+            // Not captured by the harness: on the terminal, not only in the
+            // output of a failed test.
+            assert!(
+                stderr.contains("SKIPPED ")
+                    && stderr.contains(": the frobnicator is not installed (with CI set"),
+                "CI={ci:?}: {stderr}"
+            );
+        }
     }
 }
