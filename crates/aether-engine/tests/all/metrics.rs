@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aether_fixtures::prometheus::{self, value};
+use aether_fixtures::prometheus::{self, assert_absent, value, value_or_zero};
 use prometheus_parse::{Scrape, Value};
 
 use crate::{ECHO, LOOP, TestEdge};
@@ -23,7 +23,9 @@ pub async fn scrape(edge: &TestEdge) -> Scrape {
     prometheus::parse(&text)
 }
 
-/// The buckets of histogram `name` with `labels`.
+/// The buckets of histogram `name` with `labels`; panics when there is no
+/// such histogram.
+#[track_caller]
 fn buckets(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Vec<(f64, f64)> {
     scrape
         .samples
@@ -34,7 +36,7 @@ fn buckets(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> Vec<(f64, f6
             Value::Histogram(b) => Some(b.iter().map(|b| (b.less_than, b.count)).collect()),
             _ => None,
         })
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("no histogram {name} with labels {labels:?} in /metrics"))
 }
 
 #[tokio::test]
@@ -89,7 +91,8 @@ async fn invocations_errors_and_latency_are_counted_per_function() {
         ),
         1.0
     );
-    assert_eq!(value(&m, "aether_edge_errors_total", &echo), 0.0);
+    // Error series appear with their first error: echo has none.
+    assert_eq!(value_or_zero(&m, "aether_edge_errors_total", &echo), 0.0);
     assert!(
         !m.samples
             .iter()
@@ -114,10 +117,14 @@ async fn invocations_errors_and_latency_are_counted_per_function() {
     );
     assert_eq!(value(&m, "aether_edge_memory_used_bytes", &echo), 3.0);
 
-    // The other edge in this process saw none of it.
+    // The other edge in this process saw none of it: no invocation or
+    // error series at all (they appear with the first one; not even at 0,
+    // which would show this edge's function names), and its module load
+    // counter (there from the start) still at 0.
     let quiet = scrape(&other).await;
-    assert_eq!(value(&quiet, "aether_edge_invocations_total", &[]), 0.0);
-    assert_eq!(value(&quiet, "aether_edge_errors_total", &[]), 0.0);
+    assert_absent(&quiet, "aether_edge_invocations_total", &[]);
+    assert_absent(&quiet, "aether_edge_errors_total", &[]);
+    assert_eq!(value(&quiet, "aether_edge_module_loads_total", &[]), 0.0);
     edge.stop().await;
     other.stop().await;
 }
