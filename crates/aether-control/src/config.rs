@@ -24,6 +24,14 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest module accepted: real Rust/Go/.NET modules with debug info reach
 /// tens of MB; beyond this an upload is almost certainly a mistake.
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 50_000_000;
+/// Longest per-function timeout a deploy may ask for: a function that may
+/// hold an execution slot for minutes is a denial of service of its edge.
+/// Longer jobs belong in a queue worker, not a request-path function.
+pub const DEFAULT_MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest per-function memory limit a deploy may ask for: the edges'
+/// own ceiling (`aether_runtime`'s default `max_memory_limit`), so a
+/// deploy that no edge could run is refused where it is made.
+pub const DEFAULT_MAX_FUNCTION_MEMORY: u64 = 256 << 20;
 /// Hard ceiling on `max_module_size`: the module is held in memory while
 /// validating, and base64 adds a third.
 pub const MAX_MODULE_SIZE_CEILING: u64 = 1 << 30;
@@ -48,6 +56,12 @@ pub struct Cli {
     /// Largest accepted module (e.g. "50MB").
     #[arg(long, env = "AETHER_MAX_MODULE_SIZE")]
     pub max_module_size: Option<String>,
+    /// Longest `limits.timeout` a deploy may set [default: 60s].
+    #[arg(long, env = "AETHER_MAX_FUNCTION_TIMEOUT")]
+    pub max_function_timeout: Option<String>,
+    /// Largest `limits.memory` a deploy may set [default: 256MiB].
+    #[arg(long, env = "AETHER_MAX_FUNCTION_MEMORY")]
+    pub max_function_memory: Option<String>,
     /// Number of events kept.
     #[arg(long, env = "AETHER_EVENT_RETENTION")]
     pub event_retention: Option<u64>,
@@ -125,6 +139,10 @@ pub struct RegistrySection {
 pub struct LimitsSection {
     /// Human size, e.g. `"50MB"`.
     pub max_module_size: Option<String>,
+    /// Longest per-function timeout, e.g. `"60s"`.
+    pub max_function_timeout: Option<String>,
+    /// Largest per-function memory limit, e.g. `"256MiB"`.
+    pub max_function_memory: Option<String>,
 }
 
 /// `[events]`
@@ -160,6 +178,10 @@ pub struct Config {
     pub node_timeout: Duration,
     /// Largest accepted module, bytes.
     pub max_module_size: u64,
+    /// Longest per-function timeout a deploy may set.
+    pub max_function_timeout: Duration,
+    /// Largest per-function memory limit a deploy may set, bytes.
+    pub max_function_memory: u64,
     /// Number of events kept.
     pub event_retention: u64,
     /// Admin bearer token.
@@ -180,6 +202,8 @@ impl Default for Config {
             db_path,
             node_timeout: DEFAULT_NODE_TIMEOUT,
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            max_function_timeout: DEFAULT_MAX_FUNCTION_TIMEOUT,
+            max_function_memory: DEFAULT_MAX_FUNCTION_MEMORY,
             event_retention: DEFAULT_EVENT_RETENTION,
             admin_token: None,
             node_token: None,
@@ -243,6 +267,22 @@ impl Config {
             ],
         )?
         .unwrap_or(defaults.max_module_size);
+        let max_function_timeout = layers::duration(
+            "max_function_timeout",
+            &[
+                cli.max_function_timeout.as_deref(),
+                file.limits.max_function_timeout.as_deref(),
+            ],
+        )?
+        .unwrap_or(defaults.max_function_timeout);
+        let max_function_memory = layers::size(
+            "max_function_memory",
+            &[
+                cli.max_function_memory.as_deref(),
+                file.limits.max_function_memory.as_deref(),
+            ],
+        )?
+        .unwrap_or(defaults.max_function_memory);
         Ok(Config {
             host: cli
                 .server
@@ -259,6 +299,8 @@ impl Config {
             blob_dir,
             node_timeout,
             max_module_size,
+            max_function_timeout,
+            max_function_memory,
             event_retention: cli
                 .event_retention
                 .or(file.events.retention)
@@ -302,6 +344,18 @@ impl Config {
                 format!("must be at most {MAX_MODULE_SIZE_CEILING} bytes"),
             ));
         }
+        if self.max_function_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "max_function_timeout",
+                "must be above 0",
+            ));
+        }
+        if self.max_function_memory == 0 {
+            return Err(ConfigError::invalid(
+                "max_function_memory",
+                "must be above 0",
+            ));
+        }
         if self.event_retention == 0 {
             return Err(ConfigError::invalid(
                 "events.retention",
@@ -335,13 +389,15 @@ impl Config {
             "disabled (loopback only)"
         };
         format!(
-            "listen={}:{} db={} blob_dir={} node_timeout={} max_module_size={} event_retention={} auth={}",
+            "listen={}:{} db={} blob_dir={} node_timeout={} max_module_size={} max_function_timeout={} max_function_memory={} event_retention={} auth={}",
             self.host,
             self.port,
             self.db_path.display(),
             self.blob_dir.display(),
             humantime::format_duration(self.node_timeout),
             self.max_module_size,
+            humantime::format_duration(self.max_function_timeout),
+            self.max_function_memory,
             self.event_retention,
             auth
         )

@@ -57,6 +57,10 @@ pub struct Settings {
     pub max_module_size: u64,
     /// Largest accepted JSON deploy body.
     pub max_json_body: u64,
+    /// Longest per-function timeout a deploy may set.
+    pub max_function_timeout: Duration,
+    /// Largest per-function memory limit a deploy may set, bytes.
+    pub max_function_memory: u64,
 }
 
 impl From<&Config> for Settings {
@@ -65,6 +69,8 @@ impl From<&Config> for Settings {
             node_timeout: config.node_timeout,
             max_module_size: config.max_module_size,
             max_json_body: config.max_json_body(),
+            max_function_timeout: config.max_function_timeout,
+            max_function_memory: config.max_function_memory,
         }
     }
 }

@@ -21,7 +21,7 @@ use aether_http::ApiError;
 use aether_http::guard::{MissingContentType, media_type, require_json};
 
 use super::parse_json;
-use crate::state::{AppState, Change};
+use crate::state::{AppState, Change, Settings};
 use crate::wire::{deploy_response, function_info, manifest_entry};
 
 /// Names that would be shadowed by a fixed route under `/api/functions/`.
@@ -67,6 +67,7 @@ pub async fn deploy_json(
             .decode(request.wasm_b64.trim())
             .map_err(|e| ApiError::invalid_request(format!("wasm_b64 is not valid base64: {e}")))?;
         let spec = deploy_spec(
+            state.settings(),
             request.args,
             request.env,
             request.limits.unwrap_or_default(),
@@ -115,7 +116,7 @@ pub async fn deploy_raw(
             timeout: query.timeout,
             memory: query.memory,
         };
-        let spec = deploy_spec(Vec::new(), Default::default(), limits)?;
+        let spec = deploy_spec(state.settings(), Vec::new(), Default::default(), limits)?;
         Ok((name, body?, spec))
     }
     .await;
@@ -125,13 +126,31 @@ pub async fn deploy_raw(
 }
 
 fn deploy_spec(
+    settings: &Settings,
     args: Vec<String>,
     env: std::collections::BTreeMap<String, String>,
     limits: LimitsSpec,
 ) -> Result<DeploySpec, ApiError> {
-    limits
+    let parsed = limits
         .parse()
         .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    if let Some(timeout) = parsed.timeout
+        && timeout > settings.max_function_timeout
+    {
+        return Err(ApiError::invalid_request(format!(
+            "limits.timeout {} is above this control plane's maximum of {} (max_function_timeout)",
+            humantime::format_duration(timeout),
+            humantime::format_duration(settings.max_function_timeout)
+        )));
+    }
+    if let Some(memory) = parsed.memory_bytes
+        && memory > settings.max_function_memory
+    {
+        return Err(ApiError::invalid_request(format!(
+            "limits.memory of {memory} bytes is above this control plane's maximum of {} bytes (max_function_memory)",
+            settings.max_function_memory
+        )));
+    }
     if let Some(key) = env
         .keys()
         .find(|k| k.is_empty() || k.contains('=') || k.contains('\0'))
@@ -384,6 +403,27 @@ mod tests {
         assert!(etag_matches(&h, &sha));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
         assert!(!etag_matches(&h, &sha));
+    }
+
+    #[test]
+    fn limits_above_the_servers_maximum_are_refused_and_say_which() {
+        let settings = Settings::from(&crate::Config::default());
+        let spec = |timeout: &str, memory: &str| LimitsSpec {
+            timeout: Some(timeout.into()),
+            memory: Some(memory.into()),
+        };
+        let ok = deploy_spec(&settings, vec![], Default::default(), spec("60s", "256MiB"));
+        assert!(ok.is_ok(), "{ok:?}");
+        let err =
+            deploy_spec(&settings, vec![], Default::default(), spec("61s", "16MB")).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert!(
+            err.message.contains("max_function_timeout") && err.message.contains("1m"),
+            "{err}"
+        );
+        let err =
+            deploy_spec(&settings, vec![], Default::default(), spec("1s", "257MiB")).unwrap_err();
+        assert!(err.message.contains("max_function_memory"), "{err}");
     }
 
     #[test]
