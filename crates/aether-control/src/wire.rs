@@ -60,9 +60,12 @@ pub fn function_info(f: FunctionRecord) -> FunctionInfo {
     }
 }
 
-/// Online when the last heartbeat is at most `timeout_ms` old.
+/// Stopped when the edge said so (and has not registered since), else
+/// online when the last heartbeat is at most `timeout_ms` old.
 pub fn node_status(n: &NodeRecord, now_ms: u64, timeout_ms: u64) -> NodeStatus {
-    if now_ms.saturating_sub(n.last_seen_ms) <= timeout_ms {
+    if n.stopped_at_ms.is_some() {
+        NodeStatus::Stopped
+    } else if now_ms.saturating_sub(n.last_seen_ms) <= timeout_ms {
         NodeStatus::Online
     } else {
         NodeStatus::Offline

@@ -82,6 +82,7 @@ pub async fn serve(
     // the background.
     let initial = scan_func_dir(&state).await;
     let mut tasks = vec![tokio::spawn(scan_loop(state.clone(), initial))];
+    let mut reporter = None;
     if let Some(metrics) = state.metrics() {
         tasks.push(tokio::spawn(metrics.upkeep()));
     }
@@ -89,7 +90,7 @@ pub async fn serve(
         distribution::restore(dist).await;
         let advertise = advertise_url(&state, listener.local_addr()?);
         if let Some(rx) = state.take_event_receiver() {
-            tasks.push(tokio::spawn(events::report(
+            reporter = Some(tokio::spawn(events::report(
                 state.events().clone(),
                 rx,
                 dist.client().clone(),
@@ -113,13 +114,16 @@ pub async fn serve(
         aether_http::ServeOptions::new(BODY_READ_TIMEOUT),
     )
     .await;
-    if state.distribution().is_some() {
+    // Heartbeats stop before the control plane hears `node_stopping`, so
+    // none can mark this edge online again after it.
+    for task in tasks {
+        task.abort();
+    }
+    if let Some(reporter) = reporter {
         state.events().report(&NodeStopping {});
         // Give the reporter a moment to send the last batch.
         tokio::time::sleep(events::BATCH_DELAY + std::time::Duration::from_millis(200)).await;
-    }
-    for task in tasks {
-        task.abort();
+        reporter.abort();
     }
     result
 }

@@ -126,7 +126,8 @@ pub struct RegisterRequest {
     pub functions: BTreeMap<String, u64>,
 }
 
-/// Online/offline, from the time since the last heartbeat.
+/// Online, offline or stopped: from the time since the last heartbeat and
+/// whether the edge said it was stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
@@ -134,6 +135,9 @@ pub enum NodeStatus {
     Online,
     /// No heartbeat for longer than `node_timeout`.
     Offline,
+    /// The edge shut down gracefully (its `node_stopping` event) and has
+    /// not registered since.
+    Stopped,
 }
 
 /// One entry of `GET /api/nodes`.
@@ -143,7 +147,7 @@ pub struct NodeInfo {
     pub node_id: String,
     /// Base URL of the edge.
     pub url: String,
-    /// Online or offline.
+    /// Online, offline or stopped.
     pub status: NodeStatus,
     /// Last heartbeat, RFC 3339.
     pub last_seen: String,

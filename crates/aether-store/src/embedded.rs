@@ -499,12 +499,34 @@ impl Store for RedbStore {
                 registered_at_ms,
                 last_seen_ms: now,
                 functions: heartbeat.functions,
+                stopped_at_ms: None,
             };
             nodes.insert(record.node_id.as_str(), encode(&record).as_slice())?;
             record
         };
         txn.commit()?;
         Ok(record)
+    }
+
+    fn mark_node_stopped(&self, node_id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let known = {
+            let mut nodes = txn.open_table(NODES)?;
+            let record = match nodes.get(node_id)? {
+                Some(v) => Some(decode::<NodeRecord>("nodes", v.value())?),
+                None => None,
+            };
+            match record {
+                Some(mut record) => {
+                    record.stopped_at_ms = Some(now_ms());
+                    nodes.insert(node_id, encode(&record).as_slice())?;
+                    true
+                }
+                None => false,
+            }
+        };
+        txn.commit()?;
+        Ok(known)
     }
 
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {

@@ -70,6 +70,10 @@ pub trait Store: Send + Sync + 'static {
     /// Registers an edge node, or records a heartbeat of a known one.
     fn upsert_node(&self, heartbeat: NodeHeartbeat) -> Result<NodeRecord, StoreError>;
 
+    /// Records that a known node said it is stopping; `false` when the
+    /// node is unknown. Its next registration clears this.
+    fn mark_node_stopped(&self, node_id: &str) -> Result<bool, StoreError>;
+
     /// Every known node, ordered by id.
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
 

@@ -105,6 +105,10 @@ pub struct NodeRecord {
     /// Functions the edge reported holding.
     #[serde(default)]
     pub functions: BTreeMap<String, u64>,
+    /// When the edge said it was stopping (a graceful shutdown), ms since
+    /// the Unix epoch; cleared by its next registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at_ms: Option<u64>,
 }
 
 /// An event to append to the log.

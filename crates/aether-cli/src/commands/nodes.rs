@@ -23,6 +23,7 @@ pub async fn run(control: &Client, json: bool) -> anyhow::Result<()> {
         let status = match n.status {
             NodeStatus::Online => "online",
             NodeStatus::Offline => "offline",
+            NodeStatus::Stopped => "stopped",
         };
         table.row(vec![
             n.node_id.clone(),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use aether_proto::control::{
     CallbackAccepted, CallbackBody, EventIn, EventReport as _, EventsPage, FunctionStatsReport,
+    NodeStopping,
 };
 use aether_proto::validate_function_name;
 use aether_store::{EventQuery, NewEvent};
@@ -83,6 +84,24 @@ pub async fn callback(
         state
             .stats()
             .record(event.node_id.as_deref(), &event.data, &received);
+    }
+    // A graceful stop shows at once, not after `node_timeout`.
+    let stopping: Vec<String> = stored
+        .iter()
+        .filter(|e| e.event == NodeStopping::EVENT)
+        .filter_map(|e| e.node_id.clone())
+        .collect();
+    if !stopping.is_empty() {
+        state
+            .blocking(move |store| {
+                for node_id in &stopping {
+                    if !store.mark_node_stopped(node_id)? {
+                        tracing::debug!(node_id, "node_stopping from an unknown node");
+                    }
+                }
+                Ok(())
+            })
+            .await?;
     }
     state
         .metrics()
