@@ -34,12 +34,31 @@ impl ArtifactStore {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(ArtifactStore {
+        let store = ArtifactStore {
             dir: dir.to_owned(),
-            engine_tag: format!("{:016x}", hasher.finish()),
-        })
+            engine_tag: engine_tag(engine),
+        };
+        store.remove_unusable();
+        Ok(store)
+    }
+
+    /// Removes what this engine can never load: artifacts named after
+    /// another engine (an older wasmtime or other settings) and temporary
+    /// files of writes cut short. Failures are logged; the cache still
+    /// works without the cleanup.
+    fn remove_unusable(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let current = format!("-{}.cwasm", self.engine_tag);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let unusable =
+                (name.ends_with(".cwasm") && !name.ends_with(&current)) || name.starts_with(".tmp");
+            if unusable && let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(file = %name, error = %e, "cannot remove an unusable artifact");
+            }
+        }
     }
 
     fn path(&self, hash: &ModuleHash) -> PathBuf {
@@ -99,6 +118,31 @@ impl ArtifactStore {
     }
 }
 
+/// The engine's part of an artifact's name: wasmtime's own compatibility
+/// hash (version and every setting that changes compiled code), fed to
+/// sha256 rather than `DefaultHasher`, whose algorithm may change between
+/// Rust releases and would orphan every artifact on a toolchain upgrade.
+fn engine_tag(engine: &Engine) -> String {
+    let mut hasher = StableHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hex::encode(&hasher.0.finalize()[..8])
+}
+
+/// A `Hasher` over sha256: the same bytes give the same hash with any
+/// toolchain.
+struct StableHasher(Sha256);
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes(digest[..8].try_into().expect("sha256 has 32 bytes"))
+    }
+}
+
 fn split_checked(bytes: &[u8]) -> Option<&[u8]> {
     if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
         return None;
@@ -111,6 +155,27 @@ fn split_checked(bytes: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_tag_is_a_stable_digest_and_other_engines_artifacts_are_removed() {
+        let engine = Engine::default();
+        let tag = engine_tag(&engine);
+        assert_eq!(tag, engine_tag(&Engine::default()), "same engine, same tag");
+        assert_eq!(tag.len(), 16);
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir
+            .path()
+            .join(format!("{}-0123456789abcdef.cwasm", "ab".repeat(32)));
+        let tmp = dir.path().join(".tmpXYZ");
+        let current = dir.path().join(format!("{}-{tag}.cwasm", "cd".repeat(32)));
+        let other = dir.path().join("notes.txt");
+        for f in [&stale, &tmp, &current, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        ArtifactStore::open(dir.path(), &engine).unwrap();
+        assert!(!stale.exists() && !tmp.exists());
+        assert!(current.exists() && other.exists());
+    }
 
     #[test]
     fn checksum_detects_truncation_and_flips() {
