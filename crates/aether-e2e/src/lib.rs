@@ -1,433 +1,73 @@
-//! Harness for multi-process tests: starts the real `aether-control` and
-//! `aether-engine` binaries on free loopback ports, talks to them over HTTP,
-//! kills them with SIGKILL, restarts them on the same directories.
+//! The one harness tests use to start servers: in-process on
+//! `127.0.0.1:0`, or as real binaries.
+//!
+//! - In-process, from the libraries, over temporary (or given) directories:
+//!   an edge ([`TestEdge`]), a control plane ([`TestControl`]), and a
+//!   control plane with an edge registered to it ([`TestStack`]). Each
+//!   starts with test-friendly defaults, with a closure adjusting its
+//!   configuration, or over existing directories (restarts), and stops
+//!   gracefully.
+//! - Real binaries ([`Process`]): the workspace's `aether-control` and
+//!   `aether-engine` on free loopback ports ([`start_control`],
+//!   [`start_edge`], [`start_cluster`], ...), rebuilt when stale
+//!   ([`bin_dir`]), killed with SIGKILL, restarted on the same directories;
+//!   or any server binary given by path ([`Process::start`]).
+//! - Plain HTTP helpers for either ([`deploy`], [`execute`], [`admin`],
+//!   [`eventually`], [`wait_healthy`]) and the fixtures they need.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+pub mod control;
+pub mod edge;
+pub mod process;
+pub mod stack;
+
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-/// Admin token used by the test control planes.
+pub use aether_fixtures::{free_port, hello_world_wasm};
+pub use control::{TestControl, control_config, with_tokens};
+pub use edge::TestEdge;
+pub use process::{
+    EdgeOptions, Process, bin_dir, deploy_until_served, start_cluster, start_control, start_edge,
+    start_standalone_edge, start_standalone_edge_env, start_standalone_edge_with,
+};
+pub use stack::TestStack;
+
+/// Admin token of the test control planes (in-process with tokens on, and
+/// the real binaries).
 pub const ADMIN_TOKEN: &str = "test-admin-token";
-/// Node token used by the test control planes and edges.
+/// Node token of the test control planes and edges.
 pub const NODE_TOKEN: &str = "test-node-token";
 
-/// The server binaries the harness runs.
-const BINARIES: [&str; 2] = ["aether-engine", "aether-control"];
-
-/// Directory holding the workspace's server binaries, built when missing
-/// or older than their sources (a test never runs a stale binary).
-pub fn bin_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("executable path");
-        // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>
-        let mut dir = exe.parent().expect("executable has a directory").to_owned();
-        if dir.ends_with("deps") {
-            dir.pop();
-        }
-        // `cargo test --workspace` (scripts/test.sh, CI) builds them fresh.
-        // Building here only when missing or stale: a nested `cargo build`
-        // of two packages resolves features differently from the workspace
-        // and may rebuild wasmtime.
-        if let Some(why) = stale(&dir) {
-            eprintln!("aether-e2e: {why}; building the server binaries");
-            let release = dir.ends_with("release");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args([
-                "build",
-                "-p",
-                "aether-engine",
-                "-p",
-                "aether-control",
-                "--bins",
-            ]);
-            if release {
-                cmd.arg("--release");
-            }
-            let status = cmd.status().expect("cargo runs");
-            assert!(status.success(), "building the server binaries failed");
-            if let Some(why) = stale(&dir) {
-                panic!(
-                    "the server binaries in {} are still stale after building them: {why}",
-                    dir.display()
-                );
-            }
-        }
-        dir
-    })
-}
-
-/// The workspace crates the server binaries are built from.
-const SOURCE_CRATES: [&str; 6] = [
-    "aether-engine",
-    "aether-control",
-    "aether-runtime",
-    "aether-http",
-    "aether-proto",
-    "aether-store",
-];
-
-/// Why the binaries in `dir` cannot be used as they are: one is missing,
-/// or a source file they are built from ([`SOURCE_CRATES`]' `src` and
-/// `Cargo.toml`, the workspace's `Cargo.toml` and `Cargo.lock`) changed
-/// after it was built. `None` when they are fresh.
-fn stale(dir: &Path) -> Option<String> {
-    let newest_source = newest_source();
-    for name in BINARIES {
-        let path = dir.join(name);
-        let built = match std::fs::metadata(&path).and_then(|m| m.modified()) {
-            Ok(t) => t,
-            Err(_) => return Some(format!("{} is missing", path.display())),
-        };
-        if let Some((changed, source)) = &newest_source
-            && changed > &built
-        {
-            return Some(format!(
-                "{} is older than {}",
-                path.display(),
-                source.display()
-            ));
-        }
-    }
-    None
-}
-
-/// The most recently modified source file the server binaries are built
-/// from, and when.
-fn newest_source() -> Option<(std::time::SystemTime, PathBuf)> {
-    let root = aether_fixtures::repo();
-    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    let mut consider = |path: PathBuf| {
-        if let Ok(t) = std::fs::metadata(&path).and_then(|m| m.modified())
-            && newest.as_ref().is_none_or(|(n, _)| t > *n)
-        {
-            newest = Some((t, path));
-        }
-    };
-    consider(root.join("Cargo.lock"));
-    consider(root.join("Cargo.toml"));
-    let mut pending: Vec<PathBuf> = Vec::new();
-    for krate in SOURCE_CRATES {
-        let krate = root.join("crates").join(krate);
-        consider(krate.join("Cargo.toml"));
-        pending.push(krate.join("src"));
-    }
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                consider(path);
-            }
-        }
-    }
-    newest
-}
-
-pub use aether_fixtures::free_port;
-
-/// A running server process.
-pub struct Process {
-    child: Option<Child>,
-    /// Base URL.
-    pub url: String,
-    /// Its log file (stdout and stderr).
-    pub log: PathBuf,
-}
-
-impl Process {
-    fn spawn(
-        bin: &str,
-        args: &[String],
-        envs: &[(&str, String)],
-        log: PathBuf,
-        url: String,
-    ) -> anyhow::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)?;
-        let mut cmd = Command::new(bin_dir().join(bin));
-        cmd.args(args)
-            .env("RUST_LOG", "info")
-            .env_remove("AETHER_ADMIN_TOKEN")
-            .env_remove("AETHER_NODE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().with_context(|| format!("cannot start {bin}"))?;
-        Ok(Process {
-            child: Some(child),
-            url,
-            log,
-        })
-    }
-
-    /// Sends SIGKILL and reaps the process.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // Already exited is fine: the point is that it is gone.
-            if let Err(e) = child.kill() {
-                eprintln!("kill: {e}");
-            }
-            if let Err(e) = child.wait() {
-                eprintln!("wait: {e}");
-            }
-        }
-    }
-
-    /// Its process id while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// The log so far.
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until `GET /health` answers 200.
-    pub async fn wait_healthy(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}/health", self.url)).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!(
-            "{} did not become healthy; log:\n{}",
-            self.url,
-            self.log_text()
-        )
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Starts a control plane over `dir` (db and blobs) on `port`.
-pub async fn start_control(dir: &Path, port: u16, node_timeout: &str) -> anyhow::Result<Process> {
-    std::fs::create_dir_all(dir)?;
-    let args = vec![
-        "--port".into(),
-        port.to_string(),
-        "--db".into(),
-        dir.join("control.db").display().to_string(),
-        "--func-dir".into(),
-        dir.join("blobs").display().to_string(),
-        "--node-timeout".into(),
-        node_timeout.into(),
-    ];
-    let envs = [
-        ("AETHER_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
-        ("AETHER_NODE_TOKEN", NODE_TOKEN.to_owned()),
-    ];
-    let p = Process::spawn(
-        "aether-control",
-        &args,
-        &envs,
-        dir.join("control.log"),
-        format!("http://127.0.0.1:{port}"),
-    )?;
-    p.wait_healthy().await?;
-    Ok(p)
-}
-
-/// Options of a test edge.
-pub struct EdgeOptions<'a> {
-    /// Node token to present.
-    pub token: &'a str,
-    /// Heartbeat timeout (heartbeats every third).
-    pub node_timeout: &'a str,
-    /// Periodic reconcile.
-    pub reconcile_interval: &'a str,
-    /// Advertised URL override (to make notifications fail on purpose).
-    pub advertise_url: Option<String>,
-}
-
-impl EdgeOptions<'_> {
-    /// Heartbeat timeout 30 s and periodic reconcile every 10 s: in a
-    /// benchmark only notifications (and on-demand pulls) move a deploy.
-    pub fn quiet() -> Self {
-        EdgeOptions {
-            node_timeout: "30s",
-            reconcile_interval: "10s",
-            ..EdgeOptions::default()
-        }
-    }
-}
-
-impl Default for EdgeOptions<'_> {
-    fn default() -> Self {
-        EdgeOptions {
-            token: NODE_TOKEN,
-            node_timeout: "2s",
-            reconcile_interval: "1s",
-            advertise_url: None,
-        }
-    }
-}
-
-/// The flags every test edge gets: `port`, and `functions`/`data` under
-/// `dir` (created).
-fn edge_args(dir: &Path, port: u16) -> anyhow::Result<Vec<String>> {
-    std::fs::create_dir_all(dir)?;
-    Ok(vec![
-        "--port".into(),
-        port.to_string(),
-        "--func-dir".into(),
-        dir.join("functions").display().to_string(),
-        "--data-dir".into(),
-        dir.join("data").display().to_string(),
-    ])
-}
-
-/// Starts an edge over `dir` on `port`, attached to `control_url`.
-pub async fn start_edge(
-    dir: &Path,
-    port: u16,
-    control_url: &str,
-    opts: &EdgeOptions<'_>,
-) -> anyhow::Result<Process> {
-    let mut args = edge_args(dir, port)?;
-    args.extend([
-        "--control-url".into(),
-        control_url.into(),
-        "--node-timeout".into(),
-        opts.node_timeout.into(),
-        "--reconcile-interval".into(),
-        opts.reconcile_interval.into(),
-    ]);
-    if let Some(url) = &opts.advertise_url {
-        args.push("--advertise-url".into());
-        args.push(url.clone());
-    }
-    let envs = [("AETHER_NODE_TOKEN", opts.token.to_owned())];
-    let p = Process::spawn(
-        "aether-engine",
-        &args,
-        &envs,
-        dir.join("edge.log"),
-        format!("http://127.0.0.1:{port}"),
-    )?;
-    p.wait_healthy().await?;
-    Ok(p)
-}
-
-/// A control plane and `edges` edges attached to it, under `dir`. Heartbeat
-/// timeout 30 s and periodic reconcile every 10 s, so only notifications
-/// move a deploy quickly; returns after a pause that lets every edge
-/// register (so notifications reach all of them).
-pub async fn start_cluster(dir: &Path, edges: usize) -> anyhow::Result<(Process, Vec<Process>)> {
-    let control = start_control(&dir.join("control"), free_port(), "30s").await?;
-    let mut started = Vec::with_capacity(edges);
-    for i in 0..edges {
-        started.push(
-            start_edge(
-                &dir.join(format!("edge{i}")),
-                free_port(),
-                &control.url,
-                &EdgeOptions::quiet(),
-            )
-            .await?,
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    Ok((control, started))
-}
-
-/// Deploys `wasm` as `function` and returns the time from the control
-/// plane's acknowledgement until every edge answers `/execute` with
-/// `expected` as output (polled every 2 ms; an error after `limit`).
-pub async fn deploy_until_served(
-    control_url: &str,
-    edges: &[Process],
-    function: &str,
-    wasm: &[u8],
-    expected: &str,
-    limit: Duration,
-) -> anyhow::Result<Duration> {
-    deploy(control_url, function, wasm).await?;
-    let acked = Instant::now();
-    for edge in edges {
-        loop {
-            let (status, body) = execute(&edge.url, json!({ "function": function })).await;
-            if status == 200 && body["output"] == expected {
-                break;
-            }
-            if acked.elapsed() > limit {
-                bail!(
-                    "{function} printing {expected:?} never reached {}",
-                    edge.url
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    Ok(acked.elapsed())
-}
-
-/// Starts an edge without a control plane, serving `<dir>/functions`.
-pub async fn start_standalone_edge(dir: &Path, port: u16) -> anyhow::Result<Process> {
-    start_standalone_edge_with(dir, port, &[]).await
-}
-
-/// [`start_standalone_edge`] with extra command-line flags (benchmarks).
-pub async fn start_standalone_edge_with(
-    dir: &Path,
-    port: u16,
-    extra_args: &[&str],
-) -> anyhow::Result<Process> {
-    start_standalone_edge_env(dir, port, extra_args, &[]).await
-}
-
-/// [`start_standalone_edge_with`] with extra environment variables (e.g.
-/// `RUST_LOG`, `info` unless given).
-pub async fn start_standalone_edge_env(
-    dir: &Path,
-    port: u16,
-    extra_args: &[&str],
-    envs: &[(&str, String)],
-) -> anyhow::Result<Process> {
-    let mut args = edge_args(dir, port)?;
-    args.extend(extra_args.iter().map(|a| (*a).to_owned()));
-    let p = Process::spawn(
-        "aether-engine",
-        &args,
-        envs,
-        dir.join("edge.log"),
-        format!("http://127.0.0.1:{port}"),
-    )?;
-    p.wait_healthy().await?;
-    Ok(p)
-}
-
-/// An HTTP client for the tests.
+/// An HTTP client for the tests (10 s timeout).
 pub fn client() -> reqwest::Client {
+    client_with_timeout(Duration::from_secs(10))
+}
+
+/// An HTTP client whose requests fail after `timeout` instead of hanging.
+pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(timeout)
         .build()
         .expect("client builds")
+}
+
+/// Polls `GET {url}/health` every 20 ms until it answers 2xx; an error
+/// after 20 s.
+pub async fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("{url} did not become healthy")
 }
 
 /// Deploys `wasm` as `name` (admin token); returns the answer body.
@@ -435,7 +75,7 @@ pub async fn deploy(control: &str, name: &str, wasm: &[u8]) -> anyhow::Result<Va
     let resp = client()
         .post(format!("{control}/api/functions"))
         .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": name, "wasm_b64": base64::engine::general_purpose::STANDARD.encode(wasm)}))
+        .json(&json!({"name": name, "wasm_b64": b64(wasm)}))
         .send()
         .await?;
     let status = resp.status();
@@ -498,7 +138,29 @@ where
     bail!("timed out after {timeout:?} waiting for {what}")
 }
 
-pub use aether_fixtures::hello_world_wasm;
+/// Standard base64, as `wasm_b64` in a deploy body.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The error code of a JSON error body (`{"error": {"code": ...}}`).
+///
+/// # Panics
+///
+/// When `body` has none.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// A minimal WASI command module whose bytes depend on `tag`.
+pub fn command(tag: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module (memory 1) (data (i32.const 0) "{tag}") (func (export "_start")))"#
+    ))
+    .expect("valid wat")
+}
 
 /// A command module that copies stdin to stdout (version 2 in tests).
 pub fn echo_wasm() -> Vec<u8> {

@@ -4,11 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_error, b64, command, reactor, sha256_hex};
+use crate::support::{TestControl, assert_error, b64, command, reactor, sha256_hex};
 
 #[tokio::test]
 async fn original_curl_deploy_and_manifest_work_as_written() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let wasm = command("hello");
     // curl -X POST .../api/functions -H 'Content-Type: application/json' -d '{...}'
     let r = s
@@ -57,14 +57,17 @@ async fn original_curl_deploy_and_manifest_work_as_written() {
 
 #[tokio::test]
 async fn redeploy_creates_versions_and_identical_redeploy_keeps_version() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let v1 = command("one");
     let v2 = command("two");
-    assert_eq!(s.deploy("f", &v1, None).await.status(), StatusCode::CREATED);
-    let same = s.deploy("f", &v1, None).await;
+    assert_eq!(
+        s.deploy_as("f", &v1, None).await.status(),
+        StatusCode::CREATED
+    );
+    let same = s.deploy_as("f", &v1, None).await;
     assert_eq!(same.status(), StatusCode::OK);
     assert_eq!(same.json::<Value>().await.unwrap()["version"], 1);
-    let r = s.deploy("f", &v2, None).await;
+    let r = s.deploy_as("f", &v2, None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.json::<Value>().await.unwrap()["version"], 2);
     // Same bytes with other settings is a new version.
@@ -107,11 +110,11 @@ async fn redeploy_creates_versions_and_identical_redeploy_keeps_version() {
 
 #[tokio::test]
 async fn rollback_makes_an_older_version_current_everywhere() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let mut changes = s.state.subscribe();
     let v1 = command("one");
-    s.deploy("f", &v1, None).await;
-    s.deploy("f", &command("two"), None).await;
+    s.deploy_as("f", &v1, None).await;
+    s.deploy_as("f", &command("two"), None).await;
     let r = s
         .client
         .post(s.at("/api/functions/f/rollback"))
@@ -185,7 +188,7 @@ async fn rollback_makes_an_older_version_current_everywhere() {
 
 #[tokio::test]
 async fn raw_put_deploys_large_modules_with_the_same_answer() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let wasm = command(&"x".repeat(200_000));
     let r = s
         .client
@@ -223,11 +226,11 @@ async fn raw_put_deploys_large_modules_with_the_same_answer() {
 
 #[tokio::test]
 async fn blob_download_has_the_sha256_etag_and_honours_if_none_match() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let v1 = command("one");
     let v2 = command("two");
-    s.deploy("f", &v1, None).await;
-    s.deploy("f", &v2, None).await;
+    s.deploy_as("f", &v1, None).await;
+    s.deploy_as("f", &v2, None).await;
     let r = s
         .client
         .get(s.at("/api/functions/f/wasm?version=1"))
@@ -295,11 +298,11 @@ async fn blob_download_has_the_sha256_etag_and_honours_if_none_match() {
 
 #[tokio::test]
 async fn list_show_and_delete_follow_the_registry() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let shared = command("shared");
-    s.deploy("b", &shared, None).await;
-    s.deploy("a", &shared, None).await;
-    s.deploy("a", &command("a2"), None).await;
+    s.deploy_as("b", &shared, None).await;
+    s.deploy_as("a", &shared, None).await;
+    s.deploy_as("a", &command("a2"), None).await;
     let list: Value = s
         .client
         .get(s.at("/api/functions"))
@@ -354,14 +357,14 @@ async fn list_show_and_delete_follow_the_registry() {
         .unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), shared.as_slice());
     // A deleted name starts again at version 1.
-    let r = s.deploy("a", &command("new"), None).await;
+    let r = s.deploy_as("a", &command("new"), None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["version"], 1);
     s.stop().await;
 }
 
 #[tokio::test]
 async fn bad_names_are_refused_at_every_entry_point() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let wasm = command("x");
     let long = "a".repeat(64);
     for name in [
@@ -374,7 +377,7 @@ async fn bad_names_are_refused_at_every_entry_point() {
         "-x",
         "manifest",
     ] {
-        let r = s.deploy(name, &wasm, None).await;
+        let r = s.deploy_as(name, &wasm, None).await;
         assert_error(r, 400, "invalid_request").await;
     }
     for path in ["A", "a.wasm", "h%C3%A9llo", long.as_str(), "a%20b"] {
@@ -432,7 +435,7 @@ async fn bad_names_are_refused_at_every_entry_point() {
 
 #[tokio::test]
 async fn malformed_bodies_are_refused_with_json_errors() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let post = |body: &'static str, content_type: &'static str| {
         s.client
             .post(s.at("/api/functions"))
@@ -513,21 +516,26 @@ async fn malformed_bodies_are_refused_with_json_errors() {
 
 #[tokio::test]
 async fn modules_that_are_not_wasi_commands_are_refused_with_the_reason() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let message = assert_error(
-        s.deploy("f", b"definitely not wasm", None).await,
+        s.deploy_as("f", b"definitely not wasm", None).await,
         422,
         "invalid_wasm",
     )
     .await;
     assert!(message.contains("invalid wasm"), "{message}");
-    let message = assert_error(s.deploy("f", &reactor(), None).await, 422, "invalid_wasm").await;
+    let message = assert_error(
+        s.deploy_as("f", &reactor(), None).await,
+        422,
+        "invalid_wasm",
+    )
+    .await;
     assert!(message.contains("_start"), "{message}");
     let import =
         wat::parse_str(r#"(module (import "env" "f" (func)) (func (export "_start")))"#).unwrap();
-    let message = assert_error(s.deploy("f", &import, None).await, 422, "invalid_wasm").await;
+    let message = assert_error(s.deploy_as("f", &import, None).await, 422, "invalid_wasm").await;
     assert!(message.contains("env::f"), "{message}");
-    assert_error(s.deploy("f", b"", None).await, 422, "invalid_wasm").await;
+    assert_error(s.deploy_as("f", b"", None).await, 422, "invalid_wasm").await;
     // Nothing was stored.
     assert_error(
         s.client.get(s.at("/api/functions/f")).send().await.unwrap(),
@@ -540,7 +548,7 @@ async fn modules_that_are_not_wasi_commands_are_refused_with_the_reason() {
 
 #[tokio::test]
 async fn oversize_modules_are_refused_with_413_json() {
-    let s = TestServer::start_with(|mut c| {
+    let s = TestControl::start_with(|mut c| {
         c.max_module_size = 10_000;
         c
     })
@@ -564,12 +572,15 @@ async fn oversize_modules_are_refused_with_413_json() {
     assert!(body.contains("payload_too_large"), "{body}");
     // JSON whose module decodes past the limit, although the body is under
     // the JSON limit.
-    let r = s.deploy("f", &big, None).await;
+    let r = s.deploy_as("f", &big, None).await;
     assert_error(r, 413, "payload_too_large").await;
     // A module just under the limit is fine.
     let ok = command(&"z".repeat(9_000));
     assert!(ok.len() < 10_000);
-    assert_eq!(s.deploy("f", &ok, None).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        s.deploy_as("f", &ok, None).await.status(),
+        StatusCode::CREATED
+    );
     s.stop().await;
 }
 
@@ -604,7 +615,7 @@ async fn put_chunked(url: &str, path: &str, body: &[u8]) -> (u16, String) {
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_answer_json() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     assert_error(
         s.client.get(s.at("/nope")).send().await.unwrap(),
         404,
@@ -658,10 +669,10 @@ async fn unknown_routes_and_wrong_methods_answer_json() {
 
 #[tokio::test]
 async fn health_and_metrics_report_the_registry() {
-    let s = TestServer::start().await;
-    s.deploy("f", &command("x"), None).await;
-    s.deploy("f", &command("x"), None).await;
-    s.deploy("f", b"junk", None).await;
+    let s = TestControl::start().await;
+    s.deploy_as("f", &command("x"), None).await;
+    s.deploy_as("f", &command("x"), None).await;
+    s.deploy_as("f", b"junk", None).await;
     let health: Value = s
         .client
         .get(s.at("/health"))

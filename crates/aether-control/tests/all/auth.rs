@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{ADMIN, NODE, TestServer, assert_error, b64, command, with_tokens};
+use crate::support::{ADMIN, NODE, TestControl, assert_error, b64, command, with_tokens};
 
 /// Every authenticated endpoint with a valid request body.
 fn endpoints() -> Vec<(Method, &'static str, Option<serde_json::Value>)> {
@@ -24,7 +24,7 @@ fn endpoints() -> Vec<(Method, &'static str, Option<serde_json::Value>)> {
 }
 
 async fn send(
-    s: &TestServer,
+    s: &TestControl,
     method: Method,
     path: &str,
     body: Option<&serde_json::Value>,
@@ -42,7 +42,7 @@ async fn send(
 
 #[tokio::test]
 async fn management_api_requires_the_admin_token() {
-    let s = TestServer::start_with(with_tokens).await;
+    let s = TestControl::start_with(with_tokens).await;
     let wasm = command("x");
     let deploy = json!({"name": "f", "wasm_b64": b64(&wasm)});
     for (auth, what) in [
@@ -89,8 +89,8 @@ async fn management_api_requires_the_admin_token() {
 
 #[tokio::test]
 async fn edge_endpoints_require_the_node_token_and_pulls_accept_either() {
-    let s = TestServer::start_with(with_tokens).await;
-    s.deploy("f", &command("x"), Some(ADMIN)).await;
+    let s = TestControl::start_with(with_tokens).await;
+    s.deploy_as("f", &command("x"), Some(ADMIN)).await;
     let node = format!("Bearer {NODE}");
     let admin = format!("Bearer {ADMIN}");
     let register = json!({"node_id": "edge-1", "url": "http://127.0.0.1:9091"});
@@ -126,7 +126,7 @@ async fn edge_endpoints_require_the_node_token_and_pulls_accept_either() {
 
 #[tokio::test]
 async fn health_and_metrics_stay_open_with_tokens() {
-    let s = TestServer::start_with(with_tokens).await;
+    let s = TestControl::start_with(with_tokens).await;
     assert_eq!(
         send(&s, Method::GET, "/health", None, None).await.status(),
         StatusCode::OK
@@ -140,9 +140,9 @@ async fn health_and_metrics_stay_open_with_tokens() {
 
 #[tokio::test]
 async fn without_tokens_every_endpoint_is_open() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     assert_eq!(
-        s.deploy("f", &command("x"), None).await.status(),
+        s.deploy_as("f", &command("x"), None).await.status(),
         StatusCode::CREATED
     );
     let r = send(
@@ -163,7 +163,7 @@ async fn without_tokens_every_endpoint_is_open() {
 
 #[tokio::test]
 async fn unauthenticated_oversize_uploads_are_refused_before_the_body_is_read() {
-    let s = TestServer::start_with(|c| {
+    let s = TestControl::start_with(|c| {
         let mut c = with_tokens(c);
         c.max_module_size = 1000;
         c

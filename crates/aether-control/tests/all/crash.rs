@@ -2,14 +2,15 @@
 //! process is killed with SIGKILL at random moments; after each restart
 //! every acknowledged deploy is present with a blob matching its sha256.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::support::{b64, binary, command, free_port, sha256_hex, wait_healthy};
+use aether_e2e::Process;
+
+use crate::support::{b64, binary, command, free_port, sha256_hex};
 
 /// Kill-and-restart rounds; each lasts well under a second.
 const ROUNDS: usize = 8;
@@ -24,35 +25,23 @@ struct Acked {
     sha256: String,
 }
 
-struct Control {
-    child: tokio::process::Child,
-    url: String,
-}
-
-async fn start(dir: &std::path::Path) -> Control {
+/// The real binary over `dir` on a free port, without tokens.
+async fn start(dir: &std::path::Path) -> Process {
     let port = free_port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let child = tokio::process::Command::new(binary())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--db")
-        .arg(dir.join("control.db"))
-        .arg("--func-dir")
-        .arg(dir.join("blobs"))
-        .env("RUST_LOG", "warn")
-        .env_remove("AETHER_ADMIN_TOKEN")
-        .env_remove("AETHER_NODE_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&reqwest::Client::new(), &url).await;
-    Control { child, url }
+    let args = [
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--db".into(),
+        dir.join("control.db").display().to_string(),
+        "--func-dir".into(),
+        dir.join("blobs").display().to_string(),
+    ];
+    let envs = [("RUST_LOG", "warn".to_owned())];
+    Process::start(&binary(), &args, &envs, dir.join("server.log"), port)
+        .await
+        .expect("the control plane starts")
 }
 
 /// Checks every acknowledged deploy and every blob the manifest serves.
@@ -197,8 +186,7 @@ async fn acknowledged_deploys_survive_sigkill_at_random_moments() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(rng.u64(100..600))).await;
-        control.child.start_kill().unwrap(); // SIGKILL
-        let status = control.child.wait().await.unwrap();
+        let status = control.kill().expect("it was running"); // SIGKILL
         assert!(!status.success());
         stop_tx.send(true).unwrap();
         for w in writers {

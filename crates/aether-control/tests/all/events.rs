@@ -4,9 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_error};
+use crate::support::{TestControl, assert_error};
 
-async fn page(s: &TestServer, query: &str) -> Value {
+async fn page(s: &TestControl, query: &str) -> Value {
     let r = s
         .client
         .get(s.at(&format!("/api/events{query}")))
@@ -28,7 +28,7 @@ fn ids(page: &Value) -> Vec<u64> {
 
 #[tokio::test]
 async fn callback_accepts_one_event_a_batch_or_a_wrapped_batch() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let post = |body: Value| s.client.post(s.at("/callback")).json(&body).send();
     let r = post(json!({"event": "node_started", "data": {"node_id": "edge-1"}}))
         .await
@@ -66,7 +66,7 @@ async fn callback_accepts_one_event_a_batch_or_a_wrapped_batch() {
 
 #[tokio::test]
 async fn events_page_with_since_and_limit_oldest_first() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let batch: Vec<Value> = (0..25)
         .map(|i| json!({"event": "tick", "data": {"i": i}}))
         .collect();
@@ -128,7 +128,7 @@ async fn events_page_with_since_and_limit_oldest_first() {
 
 #[tokio::test]
 async fn the_oldest_events_are_dropped_beyond_retention() {
-    let s = TestServer::start_with(|mut c| {
+    let s = TestControl::start_with(|mut c| {
         c.event_retention = 10;
         c
     })
@@ -151,7 +151,7 @@ async fn the_oldest_events_are_dropped_beyond_retention() {
 
 #[tokio::test]
 async fn malformed_callbacks_are_refused() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     for body in [
         json!({"data": {}}),
         json!({"event": ""}),

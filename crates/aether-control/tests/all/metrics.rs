@@ -5,10 +5,10 @@
 use aether_fixtures::prometheus::{self, value};
 use prometheus_parse::Scrape;
 
-use crate::support::{TestServer, command};
+use crate::support::{TestControl, command};
 
 /// Scrapes and parses `/metrics`.
-async fn scrape(s: &TestServer) -> Scrape {
+async fn scrape(s: &TestControl) -> Scrape {
     let text = s
         .client
         .get(s.at("/metrics"))
@@ -23,12 +23,12 @@ async fn scrape(s: &TestServer) -> Scrape {
 
 #[tokio::test]
 async fn deploys_bytes_events_and_nodes_move_the_counters() {
-    let s = TestServer::start().await;
-    let other = TestServer::start().await;
+    let s = TestControl::start().await;
+    let other = TestControl::start().await;
     let wasm = command("metrics");
-    assert_eq!(s.deploy("f", &wasm, None).await.status(), 201);
-    assert_eq!(s.deploy("f", &wasm, None).await.status(), 200);
-    assert_eq!(s.deploy("f", b"junk", None).await.status(), 422);
+    assert_eq!(s.deploy_as("f", &wasm, None).await.status(), 201);
+    assert_eq!(s.deploy_as("f", &wasm, None).await.status(), 200);
+    assert_eq!(s.deploy_as("f", b"junk", None).await.status(), 422);
     let r = s
         .client
         .post(s.at("/register"))
@@ -81,8 +81,8 @@ async fn deploys_bytes_events_and_nodes_move_the_counters() {
 
 #[tokio::test]
 async fn http_requests_are_counted_by_route_template_and_status() {
-    let s = TestServer::start().await;
-    s.deploy("alpha", &command("a"), None).await;
+    let s = TestControl::start().await;
+    s.deploy_as("alpha", &command("a"), None).await;
     for name in ["alpha", "beta", "gamma"] {
         s.client
             .get(s.at(&format!("/api/functions/{name}")))
@@ -145,7 +145,7 @@ async fn http_requests_are_counted_by_route_template_and_status() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     let r = s.client.get(s.at("/health")).send().await.unwrap();
     let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(generated.len(), 32, "a generated id: {generated}");

@@ -5,11 +5,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, assert_error};
+use crate::support::{TestControl, assert_error};
 
 #[tokio::test]
 async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_heartbeat() {
-    let s = TestServer::start_with(|mut c| {
+    let s = TestControl::start_with(|mut c| {
         c.node_timeout = Duration::from_millis(300);
         c
     })
@@ -89,7 +89,7 @@ async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_hea
 
 #[tokio::test]
 async fn registrations_with_bad_fields_are_refused() {
-    let s = TestServer::start().await;
+    let s = TestControl::start().await;
     for body in [
         json!({"node_id": "", "url": "http://a:1"}),
         json!({"node_id": "a b", "url": "http://a:1"}),

@@ -66,7 +66,7 @@ async fn binary_serves_from_a_config_file_with_env_tokens_and_stops_on_sigterm()
         .unwrap();
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}");
-    wait_healthy(&client, &url).await;
+    wait_healthy(&url).await.unwrap();
     let r = client
         .get(format!("{url}/api/functions"))
         .send()

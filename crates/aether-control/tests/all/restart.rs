@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, command, config_in, sha256_hex};
+use crate::support::{TestControl, command, control_config, sha256_hex};
 
 #[tokio::test]
 async fn restart_keeps_functions_versions_nodes_and_events() {
@@ -11,10 +11,10 @@ async fn restart_keeps_functions_versions_nodes_and_events() {
     let v1 = command("one");
     let v2 = command("two");
     {
-        let s = TestServer::start_config(config_in(dir.path())).await;
-        s.deploy("f", &v1, None).await;
-        s.deploy("f", &v2, None).await;
-        s.deploy("g", &command("g"), None).await;
+        let s = TestControl::start_in(dir.path(), |c| c).await;
+        s.deploy_as("f", &v1, None).await;
+        s.deploy_as("f", &v2, None).await;
+        s.deploy_as("g", &command("g"), None).await;
         s.client
             .post(s.at("/api/functions/f/rollback"))
             .json(&json!({"version": 1}))
@@ -40,7 +40,7 @@ async fn restart_keeps_functions_versions_nodes_and_events() {
             .unwrap();
         s.stop().await;
     }
-    let s = TestServer::start_config(config_in(dir.path())).await;
+    let s = TestControl::start_in(dir.path(), |c| c).await;
     let info: Value = s
         .client
         .get(s.at("/api/functions/f"))
@@ -90,7 +90,7 @@ async fn restart_keeps_functions_versions_nodes_and_events() {
         .unwrap();
     assert_eq!(events["events"].as_array().unwrap().len(), 2);
     // Versions continue after the highest one, event ids after the last.
-    let r = s.deploy("f", &command("three"), None).await;
+    let r = s.deploy_as("f", &command("three"), None).await;
     assert_eq!(r.json::<Value>().await.unwrap()["version"], 3);
     let r = s
         .client
@@ -111,10 +111,10 @@ async fn restart_keeps_functions_versions_nodes_and_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_is_closed_when_stop_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path());
+    let config = control_config(dir.path());
     for i in 0..20 {
-        let s = TestServer::start_config(config.clone()).await;
-        let r = s.deploy("f", &command(&i.to_string()), None).await;
+        let s = TestControl::start_config(config.clone()).await.unwrap();
+        let r = s.deploy_as("f", &command(&i.to_string()), None).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         s.stop().await;
         // Opened at once, without giving the runtime a chance to catch up.

@@ -3,30 +3,10 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use aether_e2e::code;
+use serde_json::json;
 
 use crate::{ECHO, LOOP, TestEdge};
-
-async fn raw(edge: &TestEdge, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-    let mut req = edge.client.post(format!("{}/execute", edge.url)).body(body);
-    if let Some(ct) = content_type {
-        req = req.header("content-type", ct);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("error bodies are JSON"))
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error code in {body}"))
-}
-
-async fn assert_still_serves(edge: &TestEdge) {
-    let (status, body) = edge.execute(json!({"function":"echo","stdin":"ok"})).await;
-    assert_eq!((status, body["output"].as_str()), (200, Some("ok")));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_400_with_a_reason() {
@@ -44,16 +24,16 @@ async fn bad_requests_get_400_with_a_reason() {
         (br#"{"function":""}"#, "empty"),
         ("{\"function\":\"h\u{e9}llo\"}".as_bytes(), "invalid"),
     ] {
-        let (status, resp) = raw(&edge, json_ct, body.to_vec()).await;
+        let (status, resp) = edge.post_raw(json_ct, body.to_vec()).await;
         assert_eq!(status, 400, "{}: {resp}", String::from_utf8_lossy(body));
         assert_eq!(code(&resp), "invalid_request");
         let message = resp["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{message:?} lacks {needle:?}");
     }
     let long = format!(r#"{{"function":"{}"}}"#, "a".repeat(64));
-    let (status, _) = raw(&edge, json_ct, long.into_bytes()).await;
+    let (status, _) = edge.post_raw(json_ct, long.into_bytes()).await;
     assert_eq!(status, 400);
-    assert_still_serves(&edge).await;
+    edge.assert_serves().await;
     edge.stop().await;
 }
 
@@ -62,11 +42,13 @@ async fn wrong_content_type_is_415_and_missing_one_is_accepted() {
     let edge = TestEdge::start().await;
     edge.install_wat("echo", ECHO);
     let body = br#"{"function":"echo","stdin":"x"}"#.to_vec();
-    let (status, resp) = raw(&edge, Some("text/plain"), body.clone()).await;
+    let (status, resp) = edge.post_raw(Some("text/plain"), body.clone()).await;
     assert_eq!((status, code(&resp)), (415, "unsupported_media_type"));
-    let (status, resp) = raw(&edge, None, body.clone()).await;
+    let (status, resp) = edge.post_raw(None, body.clone()).await;
     assert_eq!((status, resp["output"].as_str()), (200, Some("x")));
-    let (status, _) = raw(&edge, Some("application/json; charset=utf-8"), body).await;
+    let (status, _) = edge
+        .post_raw(Some("application/json; charset=utf-8"), body)
+        .await;
     assert_eq!(status, 200);
     edge.stop().await;
 }
@@ -86,7 +68,7 @@ async fn unknown_function_route_and_method_are_404_404_405() {
     let resp = edge.get("/execute").await;
     assert_eq!(resp.status(), 405);
     assert_eq!(code(&resp.json().await.unwrap()), "method_not_allowed");
-    assert_still_serves(&edge).await;
+    edge.assert_serves().await;
     edge.stop().await;
 }
 
@@ -202,7 +184,7 @@ async fn guest_failures_map_to_distinct_codes_with_stderr() {
     ] {
         let (got, resp) = edge.execute(json!({ "function": function })).await;
         assert_eq!((got, code(&resp)), (status, expected), "{function}: {resp}");
-        assert_still_serves(&edge).await;
+        edge.assert_serves().await;
     }
     let (_, resp) = edge.execute(json!({"function":"trap"})).await;
     assert_eq!(resp["error"]["stderr"], "about to fail");
@@ -253,6 +235,6 @@ async fn requests_beyond_the_queue_are_shed_with_503() {
     let resp = shed.expect("a request was shed while the slot was busy");
     assert_eq!(code(&resp), "overloaded");
     assert_eq!(busy.await.unwrap(), 504);
-    assert_still_serves(&edge).await;
+    edge.assert_serves().await;
     edge.stop().await;
 }

@@ -2,11 +2,10 @@
 //! per line, and a request's lines carry its request id; a function's
 //! stderr reaches the caller and, bounded, the control plane's events.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aether_fixtures::free_port;
+use aether_e2e::{Process, TestControl, free_port};
 
 use crate::{ECHO, TestEdge};
 
@@ -27,71 +26,55 @@ const NOISY_TRAP: &str = r#"
     unreachable))
 "#;
 
-/// Kills the child on drop, so a failed assertion leaves no process.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The engine binary serving `funcs` with JSON logs filtered by
 /// `rust_log`, and its URL once `/health` answers.
 async fn start_json_engine(
     dir: &std::path::Path,
     funcs: &std::path::Path,
     rust_log: &str,
-) -> (Child, String) {
+) -> (Process, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aether-engine"))
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .arg("--func-dir")
-        .arg(funcs)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("AETHER_LOG_FORMAT", "json")
-        .env("RUST_LOG", rust_log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let args = [
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        port.to_string(),
+        "--func-dir".into(),
+        funcs.display().to_string(),
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+    ];
+    let envs = [
+        ("AETHER_LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", rust_log.to_owned()),
+    ];
+    let binary = Path::new(env!("CARGO_BIN_EXE_aether-engine"));
+    let engine = Process::start(binary, &args, &envs, dir.join("engine.log"), port)
+        .await
         .expect("the engine binary starts");
-    let child = Child(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{url}/health")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the engine did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, url)
+    let url = engine.url.clone();
+    (engine, url)
 }
 
 /// Stops the engine and returns its output lines, each checked to be a
 /// JSON object with a level and a timestamp.
-async fn json_lines(mut child: Child) -> Vec<serde_json::Value> {
+async fn json_lines(mut engine: Process) -> Vec<serde_json::Value> {
     // Lines are written as they happen; give the last one a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    let mut lines = Vec::new();
-    for stream in [
-        Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read>,
-        Box::new(child.0.stderr.take().unwrap()),
-    ] {
-        for line in BufReader::new(stream).lines() {
-            let line = line.unwrap();
-            let json: serde_json::Value = serde_json::from_str(&line)
+    engine.kill().expect("the engine was running");
+    engine
+        .log_text()
+        .lines()
+        .map(|line| {
+            let json: serde_json::Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
             assert!(
                 json["level"].is_string() && json["timestamp"].is_string(),
                 "{line}"
             );
-            lines.push(json);
-        }
-    }
-    lines
+            json
+        })
+        .collect()
 }
 
 fn message(line: &serde_json::Value) -> String {
@@ -204,20 +187,8 @@ async fn at_info_level_a_request_logs_only_its_errors_and_they_carry_its_id() {
 #[tokio::test]
 async fn function_stderr_is_returned_and_stored_in_failure_events_bounded() {
     // A control plane in this process, an edge managed by it.
-    let dir = tempfile::tempdir().unwrap();
-    let config = aether_control::Config {
-        host: "127.0.0.1".into(),
-        port: 0,
-        db_path: dir.path().join("control.db"),
-        blob_dir: dir.path().join("blobs"),
-        ..aether_control::Config::default()
-    };
-    let server = aether_control::Server::bind(&config).await.unwrap();
-    let control_url = format!("http://{}", server.local_addr().unwrap());
-    let (stop_control, stopped) = tokio::sync::oneshot::channel::<()>();
-    let control = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+    let control = TestControl::start().await;
+    let control_url = control.url.clone();
     let client = reqwest::Client::new();
     let wasm = wat::parse_str(NOISY_TRAP).unwrap();
     let r = client
@@ -280,6 +251,5 @@ async fn function_stderr_is_returned_and_stored_in_failure_events_bounded() {
     assert!(stderr.starts_with(excerpt));
 
     edge.stop().await;
-    stop_control.send(()).unwrap();
-    control.await.unwrap().unwrap();
+    control.stop().await;
 }
