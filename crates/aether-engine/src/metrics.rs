@@ -9,7 +9,7 @@
 //! exporter when `/metrics` is scraped, costing the hot path nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use aether_http::metrics::{Exporter, Family, label_value};
@@ -73,9 +73,12 @@ pub struct EdgeMetrics {
     events_dropped: Counter,
     functions: Gauge,
     uptime: Gauge,
-    unknown_errors: ErrorCounters,
-    /// Every function's request-path counts, for `/metrics`.
-    function_counts: std::sync::Mutex<Vec<Arc<FunctionCounts>>>,
+    /// Error answers that concern no known function, by code.
+    unknown_errors: ErrorCounts,
+    /// Every function's request-path counts, for `/metrics`. Held weakly:
+    /// a function's [`FunctionMetrics`] (in its registry statistics) owns
+    /// them, so the series of a removed function leave with it.
+    function_counts: std::sync::Mutex<Vec<Weak<FunctionCounts>>>,
 }
 
 impl std::fmt::Debug for EdgeMetrics {
@@ -84,24 +87,49 @@ impl std::fmt::Debug for EdgeMetrics {
     }
 }
 
-/// Handles of one function name, registered on its first invocation.
+/// The counts of one function name, made on its first invocation.
 #[derive(Debug)]
 pub struct FunctionMetrics {
     counts: Arc<FunctionCounts>,
-    errors: ErrorCounters,
 }
 
 /// What every execution of one function records: its invocation count and
 /// its execution-time and memory histograms, kept in one slot per thread
-/// (see [`Slot`]) and summed when `/metrics` is scraped.
+/// (see [`Slot`]) and summed when `/metrics` is scraped, and its error
+/// answers by code. Rendered by this module, not the exporter, so the
+/// series of a removed function go away with it; counts of a later
+/// function of that name start from zero (a counter reset).
 #[derive(Debug)]
 struct FunctionCounts {
     /// The function's name, escaped as a label value.
     function: String,
-    /// `aether_edge_invocations_total` of this function in the exporter,
-    /// set from the slots at each scrape.
-    invocations: Counter,
     slots: Box<[Slot]>,
+    errors: ErrorCounts,
+}
+
+/// Error answers by [`ErrorCode`].
+#[derive(Debug, Default)]
+struct ErrorCounts([AtomicU64; ERROR_CODES]);
+
+impl ErrorCounts {
+    fn increment(&self, code: ErrorCode) {
+        self.0[code as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `aether_edge_errors_total` lines of the codes counted so far.
+    fn render(&self, out: &mut String, function: &str) {
+        use std::fmt::Write as _;
+        for code in ErrorCode::ALL {
+            let n = self.0[code as usize].load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "{ERRORS}{{function=\"{function}\",code=\"{}\"}} {n}",
+                    code.as_str()
+                );
+            }
+        }
+    }
 }
 
 /// One thread's counts of one function, on cache lines of its own: the
@@ -149,6 +177,36 @@ fn slot_index(len: usize) -> usize {
     INDEX.with(|i| *i) % len
 }
 
+/// The invocation and error counters of every function (errors that
+/// concern no known function under `_unknown`).
+fn render_counters(out: &mut String, functions: &[Arc<FunctionCounts>], unknown: &ErrorCounts) {
+    use std::fmt::Write as _;
+    if !functions.is_empty() {
+        out.push_str(&format!(
+            "# HELP {INVOCATIONS} Executions started, by function.\n# TYPE {INVOCATIONS} counter\n"
+        ));
+        for f in functions {
+            let total: u64 = f
+                .slots
+                .iter()
+                .map(|s| s.invocations.load(Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(out, "{INVOCATIONS}{{function=\"{}\"}} {total}", f.function);
+        }
+        out.push('\n');
+    }
+    let mut errors = String::new();
+    unknown.render(&mut errors, UNKNOWN_FUNCTION);
+    for f in functions {
+        f.errors.render(&mut errors, &f.function);
+    }
+    if !errors.is_empty() {
+        out.push_str(&format!(
+            "# HELP {ERRORS} Error answers of POST /execute, by function (_unknown when none matched) and error code.\n# TYPE {ERRORS} counter\n{errors}\n"
+        ));
+    }
+}
+
 /// The `# HELP`/`# TYPE` header and every function's series of one
 /// histogram family.
 fn render_family<const N: usize>(
@@ -163,44 +221,6 @@ fn render_family<const N: usize>(
         Buckets::render(f.slots.iter().map(pick), bounds, out, name, &f.function);
     }
     out.push('\n');
-}
-
-/// `aether_edge_errors_total{function, code}`, registered per code on its
-/// first use.
-struct ErrorCounters {
-    function: metrics::SharedString,
-    by_code: [OnceLock<Counter>; ERROR_CODES],
-}
-
-impl std::fmt::Debug for ErrorCounters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ErrorCounters")
-            .field("function", &&*self.function)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ErrorCounters {
-    fn new(function: metrics::SharedString) -> Self {
-        ErrorCounters {
-            function,
-            by_code: Default::default(),
-        }
-    }
-
-    fn increment(&self, exporter: &Exporter, code: ErrorCode) {
-        let register = || {
-            let labels = vec![
-                Label::new("function", self.function.clone()),
-                Label::from_static_parts("code", code.as_str()),
-            ];
-            exporter.counter(&Key::from_parts(ERRORS, labels))
-        };
-        match self.by_code.get(code as usize) {
-            Some(slot) => slot.get_or_init(register).increment(1),
-            None => register().increment(1),
-        }
-    }
 }
 
 impl Default for EdgeMetrics {
@@ -242,7 +262,7 @@ impl EdgeMetrics {
             events_dropped: counter("aether_edge_events_dropped_total"),
             functions: gauge("aether_edge_functions"),
             uptime: gauge("aether_edge_uptime_seconds"),
-            unknown_errors: ErrorCounters::new(UNKNOWN_FUNCTION.into()),
+            unknown_errors: ErrorCounts::default(),
             function_counts: std::sync::Mutex::default(),
             exporter,
         }
@@ -255,30 +275,23 @@ impl EdgeMetrics {
         name: &str,
     ) -> &'a FunctionMetrics {
         slot.get_or_init(|| {
-            let function: metrics::SharedString = name.to_owned().into();
-            let key = |metric: &'static str| {
-                Key::from_parts(metric, vec![Label::new("function", function.clone())])
-            };
             let counts = Arc::new(FunctionCounts {
                 function: label_value(name),
-                invocations: self.exporter.counter(&key(INVOCATIONS)),
                 slots: (0..slot_count()).map(|_| Slot::new()).collect(),
+                errors: ErrorCounts::default(),
             });
             self.function_counts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(counts.clone());
-            FunctionMetrics {
-                counts,
-                errors: ErrorCounters::new(function),
-            }
+                .push(Arc::downgrade(&counts));
+            FunctionMetrics { counts }
         })
     }
 
     /// Counts an error answer to `POST /execute`.
     pub fn error(&self, function: Option<&FunctionMetrics>, code: ErrorCode) {
-        let counters = function.map_or(&self.unknown_errors, |f| &f.errors);
-        counters.increment(&self.exporter, code);
+        let counts = function.map_or(&self.unknown_errors, |f| &f.counts.errors);
+        counts.increment(code);
     }
 
     /// Records how long loading a module took, unless it came from memory.
@@ -313,19 +326,17 @@ impl EdgeMetrics {
         self.events_dropped.absolute(gauges.events_dropped);
         self.functions.set(gauges.functions as f64);
         self.uptime.set(gauges.uptime.as_secs_f64());
-        let functions = self
-            .function_counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for f in &functions {
-            let total = f
-                .slots
-                .iter()
-                .map(|s| s.invocations.load(Ordering::Relaxed));
-            f.invocations.absolute(total.sum());
-        }
+        let functions: Vec<Arc<FunctionCounts>> = {
+            let mut held = self
+                .function_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Removed functions' counts are gone: forget their places.
+            held.retain(|f| f.strong_count() > 0);
+            held.iter().filter_map(Weak::upgrade).collect()
+        };
         let mut text = self.exporter.render();
+        render_counters(&mut text, &functions, &self.unknown_errors);
         if !functions.is_empty() {
             render_family(
                 &mut text,
@@ -371,14 +382,10 @@ impl FunctionMetrics {
     }
 }
 
-/// The families the exporter renders (the per-function execution-time
-/// and memory histograms are rendered from [`Buckets`] after them).
+/// The families the exporter renders (the per-function counters and
+/// histograms are rendered after them by [`render_counters`] and
+/// [`render_family`]).
 const FAMILIES: &[Family] = &[
-    Family::counter(INVOCATIONS, "Executions started, by function."),
-    Family::counter(
-        ERRORS,
-        "Error answers of POST /execute, by function (_unknown when none matched) and error code.",
-    ),
     Family::counter(
         MODULE_LOADS,
         "Module lookups by where the module came from: memory (cache hit), disk (precompiled artifact) or compiled.",
@@ -480,6 +487,49 @@ mod tests {
                 .count()
                 > 1,
             "spread over slots"
+        );
+    }
+
+    #[test]
+    fn a_removed_functions_series_leave_the_text_with_its_counts() {
+        let metrics = EdgeMetrics::new();
+        let gauges = Gauges {
+            runtime: aether_runtime::CacheStats::default(),
+            cached_modules: 0,
+            in_flight: 0,
+            waiting: 0,
+            events_dropped: 0,
+            functions: 0,
+            uptime: Duration::ZERO,
+        };
+        let (kept, removed) = (OnceLock::new(), OnceLock::new());
+        for (slot, name) in [(&kept, "kept"), (&removed, "gone")] {
+            let f = metrics.function(slot, name);
+            f.invoked();
+            f.executed(Duration::from_millis(1), Some(65_536));
+            metrics.error(Some(f), ErrorCode::Trap);
+        }
+        metrics.error(None, ErrorCode::InvalidRequest);
+        let text = metrics.render(&gauges);
+        for line in [
+            "aether_edge_invocations_total{function=\"gone\"} 1\n",
+            "aether_edge_errors_total{function=\"gone\",code=\"trap\"} 1\n",
+            "aether_edge_errors_total{function=\"_unknown\",code=\"invalid_request\"} 1\n",
+            "aether_edge_execution_duration_seconds_count{function=\"gone\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+        assert_eq!(
+            text.matches("# TYPE aether_edge_errors_total counter")
+                .count(),
+            1
+        );
+        drop(removed);
+        let text = metrics.render(&gauges);
+        assert!(!text.contains("function=\"gone\""), "{text}");
+        assert!(
+            text.contains("aether_edge_invocations_total{function=\"kept\"} 1\n"),
+            "{text}"
         );
     }
 

@@ -169,7 +169,19 @@ impl Registry {
 
     /// Removes a function; returns what was served.
     pub fn remove(&self, name: &str) -> Option<Arc<FunctionEntry>> {
-        self.write().remove(name)
+        let removed = self.write().remove(name);
+        self.forget_stats(name);
+        removed
+    }
+
+    /// Drops the statistics of a function no longer served (and with them
+    /// its metric series: see `EdgeMetrics`), so a deleted name costs
+    /// nothing after its last request.
+    fn forget_stats(&self, name: &str) {
+        self.stats
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
     }
 
     /// The directory this registry mirrors.
@@ -219,7 +231,7 @@ impl Registry {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.write().remove(name);
+                self.remove(name);
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -294,8 +306,7 @@ impl Registry {
 
     /// Second half of a scan: drops the functions whose file is gone.
     fn drop_unseen(&self, seen: &[String], report: &mut ScanReport) {
-        let mut functions = self.write();
-        functions.retain(|name, _| {
+        self.write().retain(|name, _| {
             // Not in the listing, but a request's `refresh_one` may have
             // added it after `read_dir` ran: drop it only if its file is
             // really gone now.
@@ -306,6 +317,9 @@ impl Registry {
             }
             keep
         });
+        for name in &report.removed {
+            self.forget_stats(name);
+        }
     }
 }
 
@@ -331,11 +345,16 @@ mod tests {
         assert_ne!(reg.get("a").unwrap().hash, first);
 
         assert!(reg.scan().unwrap().updated.is_empty(), "nothing changed");
+        assert_eq!(reg.all_stats().len(), 1, "statistics kept across versions");
 
         std::fs::remove_file(dir.path().join("a.wasm")).unwrap();
         let report = reg.scan().unwrap();
         assert_eq!(report.removed, vec!["a".to_owned()]);
         assert!(reg.is_empty());
+        assert!(
+            reg.all_stats().is_empty(),
+            "a removed function's statistics go too"
+        );
     }
 
     #[test]

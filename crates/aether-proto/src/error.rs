@@ -39,6 +39,25 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order (`ALL[c as usize] == c`).
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::FunctionNotFound,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InvalidWasm,
+        ErrorCode::Trap,
+        ErrorCode::Timeout,
+        ErrorCode::MemoryLimitExceeded,
+        ErrorCode::OutputLimitExceeded,
+        ErrorCode::Overloaded,
+        ErrorCode::Conflict,
+        ErrorCode::Internal,
+    ];
+
     /// The HTTP status that goes with this code.
     pub fn status(self) -> u16 {
         match self {
@@ -130,24 +149,9 @@ mod tests {
     }
 
     #[test]
-    fn as_str_matches_serde_name() {
-        for code in [
-            ErrorCode::InvalidRequest,
-            ErrorCode::Unauthorized,
-            ErrorCode::FunctionNotFound,
-            ErrorCode::NotFound,
-            ErrorCode::MethodNotAllowed,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::InvalidWasm,
-            ErrorCode::Trap,
-            ErrorCode::Timeout,
-            ErrorCode::MemoryLimitExceeded,
-            ErrorCode::OutputLimitExceeded,
-            ErrorCode::Overloaded,
-            ErrorCode::Conflict,
-            ErrorCode::Internal,
-        ] {
+    fn as_str_matches_serde_name_and_all_is_in_declaration_order() {
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(code as usize, i);
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
         }
