@@ -1,14 +1,7 @@
 //! WAT fixtures: well-behaved helpers and hostile guests.
 
+pub use aether_e2e::command;
 pub use aether_fixtures::{ECHO, LOOP as SPIN};
-
-/// A minimal WASI command module whose bytes depend on `tag`.
-pub fn command(tag: &str) -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module (memory 1) (data (i32.const 0) "{tag}") (func (export "_start")))"#
-    ))
-    .expect("valid wat")
-}
 
 /// One `poll_oneoff` on a single clock subscription, then exits with the
 /// errno it returned (so a sleep that ends normally is exit 0).

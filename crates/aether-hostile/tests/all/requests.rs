@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use aether_hostile::{Control, Edge, code, fixtures, proc, raw_exchange, trickle};
+use aether_hostile::{Control, Edge, TestEdge, code, fixtures, proc, raw_exchange, trickle};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,8 +314,8 @@ async fn thousands_of_idle_connections_leave_service_and_descriptors_intact() {
 }
 
 /// Sends `n` requests at once; returns (answered 200, shed 503, peak RSS).
-async fn flood(edge: &Edge, n: usize) -> (usize, usize, u64) {
-    let client = aether_hostile::client(Duration::from_secs(60));
+async fn flood(edge: &TestEdge, n: usize) -> (usize, usize, u64) {
+    let client = aether_e2e::client_with_timeout(Duration::from_secs(60));
     let payload = "x".repeat(16 << 10);
     let calls: Vec<_> = (0..n)
         .map(|_| {
