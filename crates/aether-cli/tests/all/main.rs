@@ -16,16 +16,12 @@ mod up;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aether_control::config::Secret;
+use aether_e2e::TestStack;
 use tempfile::TempDir;
 
-/// Admin token of the test control planes.
-pub const ADMIN: &str = "cli-test-admin-token";
-/// Node token of the test control planes and edges.
-pub const NODE: &str = "cli-test-node-token";
-
+pub use aether_e2e::{ADMIN_TOKEN as ADMIN, NODE_TOKEN as NODE};
 pub use aether_fixtures::{example_wasm, hello_world, repo};
 
 /// A WAT module compiled to wasm in `dir`; returns the file.
@@ -35,7 +31,9 @@ pub fn wat_file(dir: &Path, name: &str, wat: &str) -> PathBuf {
     path
 }
 
-/// A running control plane and an edge registered with it.
+/// aether-e2e's [`TestStack`] (a control plane with tokens and an edge
+/// registered with it, under `dir`) on a runtime of its own, for tests
+/// that run the CLI binary synchronously.
 pub struct Stack {
     /// Control plane base URL.
     pub control_url: String,
@@ -43,9 +41,8 @@ pub struct Stack {
     pub edge_url: String,
     /// Scratch space of the test (also the CLI's HOME).
     pub dir: TempDir,
-    edge: aether_engine::AppState,
+    servers: TestStack,
     rt: Option<tokio::runtime::Runtime>,
-    http: reqwest::Client,
 }
 
 impl Stack {
@@ -66,58 +63,14 @@ impl Stack {
             .enable_all()
             .build()
             .expect("runtime");
-        let root = dir.path().to_owned();
-        let (control_url, edge_url, edge) = rt.block_on(async move {
-            let config = aether_control::Config {
-                host: "127.0.0.1".into(),
-                port: 0,
-                db_path: root.join("control/control.db"),
-                blob_dir: root.join("control/blobs"),
-                admin_token: Secret::new(ADMIN),
-                node_token: Secret::new(NODE),
-                ..aether_control::Config::default()
-            };
-            let control = aether_control::Server::bind(&config).await.expect("bind");
-            let control_url = format!("http://{}", control.local_addr().expect("addr"));
-            tokio::spawn(control.run(std::future::pending()));
-
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let edge_addr = listener.local_addr().unwrap();
-            let edge_url = format!("http://{edge_addr}");
-            let edge = aether_engine::EngineConfig {
-                port: edge_addr.port(),
-                func_dir: root.join("edge/functions"),
-                data_dir: root.join("edge/data"),
-                max_concurrency: 4,
-                control_url: Some(control_url.clone()),
-                node_token: aether_http::Secret::new(NODE),
-                advertise_url: Some(edge_url.clone()),
-                // Converge quickly even when a notification is missed.
-                reconcile_interval: Duration::from_millis(200),
-                ..aether_engine::EngineConfig::default()
-            };
-            let state = aether_engine::AppState::new(edge).expect("edge starts");
-            tokio::spawn(aether_engine::serve(
-                listener,
-                state.clone(),
-                std::future::pending(),
-            ));
-            (control_url, edge_url, state)
-        });
-        let stack = Stack {
-            control_url,
-            edge_url,
+        let servers = rt.block_on(TestStack::start_in(dir.path(), |c| c.max_concurrency = 4));
+        Stack {
+            control_url: servers.control.url.clone(),
+            edge_url: servers.edge.url.clone(),
             dir,
-            edge,
+            servers,
             rt: Some(rt),
-            http: reqwest::Client::new(),
-        };
-        stack.wait_for(|s| {
-            s.get_admin("/api/nodes")
-                .as_array()
-                .is_some_and(|n| !n.is_empty())
-        });
-        stack
+        }
     }
 
     /// `aether ARGS...` with this stack's URLs and admin token in the
@@ -129,13 +82,9 @@ impl Stack {
             .env("AETHER_TOKEN", ADMIN)
     }
 
-    /// Waits until the edge holds `name` (pulled from the control plane).
-    ///
-    /// A deploy is acknowledged before edges have pulled it: an invoke in
-    /// the next instant can still get 404 while the edge's notified
-    /// reconcile runs, so tests wait for the edge like a user would.
+    /// Waits until the edge holds `name` ([`TestStack::wait_on_edge`]).
     pub fn wait_on_edge(&self, name: &str) {
-        self.wait_for(|s| s.edge.registry().get(name).is_some());
+        self.block_on(self.servers.wait_on_edge(name));
     }
 
     /// `aether deploy PATH` (must succeed), then waits for the edge.
@@ -156,24 +105,14 @@ impl Stack {
         self.rt.as_ref().expect("running").block_on(f)
     }
 
-    /// `GET path` on the control plane with the admin token, as JSON.
-    pub fn get_admin(&self, path: &str) -> serde_json::Value {
-        let url = format!("{}{path}", self.control_url);
-        self.block_on(async {
-            let r = self.http.get(url).bearer_auth(ADMIN).send().await.unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-            r.json().await.unwrap()
-        })
-    }
-
     /// `POST path` on the control plane with the node token (what an edge
     /// sends); returns the status.
     pub fn post_node(&self, path: &str, body: serde_json::Value) -> u16 {
-        let url = format!("{}{path}", self.control_url);
+        let control = &self.servers.control;
         self.block_on(async {
-            let r = self
-                .http
-                .post(url)
+            let r = control
+                .client
+                .post(control.at(path))
                 .bearer_auth(NODE)
                 .json(&body)
                 .send()
@@ -185,9 +124,12 @@ impl Stack {
 
     /// Polls `ready` every 20 ms for up to 10 s.
     pub fn wait_for(&self, ready: impl Fn(&Stack) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !ready(self) {
-            assert!(Instant::now() < deadline, "condition not reached in 10 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not reached in 10 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
