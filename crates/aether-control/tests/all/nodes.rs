@@ -128,3 +128,60 @@ async fn registrations_with_bad_fields_are_refused() {
     assert_eq!(nodes, json!([]));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_edge_that_says_it_is_stopping_shows_stopped_at_once_until_it_registers_again() {
+    let s = TestControl::start().await;
+    let register = json!({"node_id": "edge-1", "url": "http://10.0.0.1:9091"});
+    let status = || async {
+        let nodes: Value = s
+            .client
+            .get(s.at("/api/nodes"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        nodes[0]["status"].clone()
+    };
+    let r = s
+        .client
+        .post(s.at("/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(status().await, "online");
+
+    let stopping = json!({"event": "node_stopping", "data": {"node_id": "edge-1"}});
+    let r = s
+        .client
+        .post(s.at("/callback"))
+        .json(&stopping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(status().await, "stopped", "well within node_timeout");
+    let health: Value = s
+        .client
+        .get(s.at("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["nodes_online"], 0);
+
+    s.client
+        .post(s.at("/register"))
+        .json(&register)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status().await, "online");
+    s.stop().await;
+}
