@@ -30,8 +30,8 @@ pub use aether_fixtures::{free_port, hello_world_wasm};
 pub use control::{TestControl, control_config, with_tokens};
 pub use edge::TestEdge;
 pub use process::{
-    EdgeOptions, Process, bin_dir, deploy_until_served, start_cluster, start_control, start_edge,
-    start_standalone_edge, start_standalone_edge_env, start_standalone_edge_with,
+    EdgeOptions, Process, bin_dir, control_args, deploy_until_served, start_cluster, start_control,
+    start_edge, start_standalone_edge, start_standalone_edge_env, start_standalone_edge_with,
 };
 pub use stack::TestStack;
 

@@ -180,17 +180,6 @@ impl Process {
         Ok(process)
     }
 
-    /// [`Process::start`] of the workspace's binary `name` in [`bin_dir`].
-    async fn start_built(
-        name: &str,
-        args: &[String],
-        envs: &[(&str, String)],
-        log: PathBuf,
-        port: u16,
-    ) -> anyhow::Result<Self> {
-        Self::start(&bin_dir().join(name), args, envs, log, port).await
-    }
-
     /// Sends SIGKILL and reaps the process; its exit status (`None` when
     /// it was already killed or cannot be reaped).
     pub fn kill(&mut self) -> Option<ExitStatus> {
@@ -227,31 +216,30 @@ impl Drop for Process {
     }
 }
 
-/// Starts a control plane over `dir` (db and blobs) on `port`.
-pub async fn start_control(dir: &Path, port: u16, node_timeout: &str) -> anyhow::Result<Process> {
+/// The flags every control-plane binary gets here: `port`, and its
+/// database and blobs under `dir` (created).
+pub fn control_args(dir: &Path, port: u16) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
-    let args = vec![
+    Ok(vec![
         "--port".into(),
         port.to_string(),
         "--db".into(),
         dir.join("control.db").display().to_string(),
         "--func-dir".into(),
         dir.join("blobs").display().to_string(),
-        "--node-timeout".into(),
-        node_timeout.into(),
-    ];
+    ])
+}
+
+/// Starts a control plane over `dir` (db and blobs) on `port`.
+pub async fn start_control(dir: &Path, port: u16, node_timeout: &str) -> anyhow::Result<Process> {
+    let mut args = control_args(dir, port)?;
+    args.extend(["--node-timeout".into(), node_timeout.into()]);
     let envs = [
         ("AETHER_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
         ("AETHER_NODE_TOKEN", NODE_TOKEN.to_owned()),
     ];
-    Process::start_built(
-        "aether-control",
-        &args,
-        &envs,
-        dir.join("control.log"),
-        port,
-    )
-    .await
+    let bin = bin_dir().join("aether-control");
+    Process::start(&bin, &args, &envs, dir.join("control.log"), port).await
 }
 
 /// Options of a test edge.
@@ -324,7 +312,8 @@ pub async fn start_edge(
         args.push(url.clone());
     }
     let envs = [("AETHER_NODE_TOKEN", opts.token.to_owned())];
-    Process::start_built("aether-engine", &args, &envs, dir.join("edge.log"), port).await
+    let bin = bin_dir().join("aether-engine");
+    Process::start(&bin, &args, &envs, dir.join("edge.log"), port).await
 }
 
 /// A control plane and `edges` edges attached to it, under `dir`. Heartbeat
@@ -404,5 +393,6 @@ pub async fn start_standalone_edge_env(
 ) -> anyhow::Result<Process> {
     let mut args = edge_args(dir, port)?;
     args.extend(extra_args.iter().map(|a| (*a).to_owned()));
-    Process::start_built("aether-engine", &args, envs, dir.join("edge.log"), port).await
+    let bin = bin_dir().join("aether-engine");
+    Process::start(&bin, &args, envs, dir.join("edge.log"), port).await
 }

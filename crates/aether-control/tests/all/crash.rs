@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use aether_e2e::Process;
+use aether_e2e::{Process, control_args};
 
 use crate::support::{b64, binary, command, free_port, sha256_hex};
 
@@ -28,16 +28,8 @@ struct Acked {
 /// The real binary over `dir` on a free port, without tokens.
 async fn start(dir: &std::path::Path) -> Process {
     let port = free_port();
-    let args = [
-        "--host".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        port.to_string(),
-        "--db".into(),
-        dir.join("control.db").display().to_string(),
-        "--func-dir".into(),
-        dir.join("blobs").display().to_string(),
-    ];
+    let mut args = control_args(dir, port).unwrap();
+    args.extend(["--host".into(), "127.0.0.1".into()]);
     let envs = [("RUST_LOG", "warn".to_owned())];
     Process::start(&binary(), &args, &envs, dir.join("server.log"), port)
         .await
