@@ -7,6 +7,29 @@
 
 use prometheus_parse::{Sample, Scrape, Value};
 
+/// `GET metrics_url` (a server's `/metrics`), parsed; see [`text`].
+pub async fn scrape(client: &reqwest::Client, metrics_url: &str) -> Scrape {
+    parse(&text(client, metrics_url).await)
+}
+
+/// `GET metrics_url` (a server's `/metrics`): its text; panics unless it
+/// answers 200 in the Prometheus text format.
+pub async fn text(client: &reqwest::Client, metrics_url: &str) -> String {
+    let r = client.get(metrics_url).send().await.expect("GET /metrics");
+    assert_eq!(r.status(), 200, "GET {metrics_url}");
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain"),
+        "GET {metrics_url}: content type {content_type:?}"
+    );
+    r.text().await.expect("the /metrics body")
+}
+
 /// Parses Prometheus text; panics when it is not valid.
 pub fn parse(text: &str) -> Scrape {
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid Prometheus text")

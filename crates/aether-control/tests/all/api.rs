@@ -685,14 +685,7 @@ async fn health_and_metrics_report_the_registry() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["functions"], 1);
     assert_eq!(health["nodes_online"], 0);
-    let r = s.client.get(s.at("/metrics")).send().await.unwrap();
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = r.text().await.unwrap();
+    let text = aether_fixtures::prometheus::text(&s.client, &s.at("/metrics")).await;
     for line in [
         "aether_control_deploys_total{result=\"created\"} 1",
         "aether_control_deploys_total{result=\"unchanged\"} 1",

@@ -9,16 +9,7 @@ use crate::support::{TestControl, command};
 
 /// Scrapes and parses `/metrics`.
 async fn scrape(s: &TestControl) -> Scrape {
-    let text = s
-        .client
-        .get(s.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    prometheus::parse(&text)
+    prometheus::scrape(&s.client, &s.at("/metrics")).await
 }
 
 #[tokio::test]

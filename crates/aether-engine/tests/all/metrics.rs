@@ -11,16 +11,7 @@ use crate::{ECHO, LOOP, TestEdge};
 
 /// Scrapes and parses `/metrics`.
 pub async fn scrape(edge: &TestEdge) -> Scrape {
-    let r = edge.get("/metrics").await;
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = r.text().await.unwrap();
-    prometheus::parse(&text)
+    prometheus::scrape(&edge.client, &format!("{}/metrics", edge.url)).await
 }
 
 /// The buckets of histogram `name` with `labels`; panics when there is no
