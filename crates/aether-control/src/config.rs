@@ -253,34 +253,26 @@ impl Config {
             .unwrap_or_else(|| default_blob_dir(&db_path));
         let node_timeout = layers::duration(
             "node_timeout",
-            &[
-                cli.node_timeout.as_deref(),
-                file.registry.node_timeout.as_deref(),
-            ],
+            &cli.node_timeout,
+            &file.registry.node_timeout,
         )?
         .unwrap_or(defaults.node_timeout);
         let max_module_size = layers::size(
             "max_module_size",
-            &[
-                cli.max_module_size.as_deref(),
-                file.limits.max_module_size.as_deref(),
-            ],
+            &cli.max_module_size,
+            &file.limits.max_module_size,
         )?
         .unwrap_or(defaults.max_module_size);
         let max_function_timeout = layers::duration(
             "max_function_timeout",
-            &[
-                cli.max_function_timeout.as_deref(),
-                file.limits.max_function_timeout.as_deref(),
-            ],
+            &cli.max_function_timeout,
+            &file.limits.max_function_timeout,
         )?
         .unwrap_or(defaults.max_function_timeout);
         let max_function_memory = layers::size(
             "max_function_memory",
-            &[
-                cli.max_function_memory.as_deref(),
-                file.limits.max_function_memory.as_deref(),
-            ],
+            &cli.max_function_memory,
+            &file.limits.max_function_memory,
         )?
         .unwrap_or(defaults.max_function_memory);
         Ok(Config {

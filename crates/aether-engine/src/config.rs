@@ -260,27 +260,21 @@ impl EngineConfig {
         if let Some(dir) = flags.data_dir.clone().or(rt.data_dir.clone()) {
             cfg.data_dir = dir;
         }
-        if let Some(t) = layers::duration(
-            "exec_timeout",
-            &layer(&flags.exec_timeout, &rt.exec_timeout),
-        )? {
+        if let Some(t) = layers::duration("exec_timeout", &flags.exec_timeout, &rt.exec_timeout)? {
             cfg.limits.timeout = t;
         }
-        if let Some(m) = layers::size(
-            "memory_limit",
-            &layer(&flags.memory_limit, &rt.memory_limit),
-        )? {
+        if let Some(m) = layers::size("memory_limit", &flags.memory_limit, &rt.memory_limit)? {
             cfg.limits.memory_bytes = m;
         }
-        if let Some(o) = layers::size("max_output", &layer(&flags.max_output, &rt.max_output))? {
+        if let Some(o) = layers::size("max_output", &flags.max_output, &rt.max_output)? {
             let bytes = usize::try_from(o).unwrap_or(usize::MAX);
             cfg.limits.max_stdout_bytes = bytes;
             cfg.limits.max_stderr_bytes = bytes;
         }
-        if let Some(i) = layers::size("max_input", &layer(&flags.max_input, &rt.max_input))? {
+        if let Some(i) = layers::size("max_input", &flags.max_input, &rt.max_input)? {
             cfg.max_input = i;
         }
-        if let Some(s) = layers::duration("scan_interval", &[rt.scan_interval.as_deref()])? {
+        if let Some(s) = layers::duration("scan_interval", &None, &rt.scan_interval)? {
             cfg.scan_interval = s;
         }
         cfg.cache_size = flags.cache_size.or(rt.cache_size).unwrap_or(cfg.cache_size);
@@ -295,15 +289,13 @@ impl EngineConfig {
             pick(&flags.control_url, &ctl.url).map(|u| u.trim_end_matches('/').to_owned());
         cfg.node_token = pick(&flags.node_token, &ctl.node_token).and_then(Secret::new);
         cfg.advertise_url = pick(&flags.advertise_url, &ctl.advertise_url);
-        if let Some(t) = layers::duration(
-            "node_timeout",
-            &layer(&flags.node_timeout, &ctl.node_timeout),
-        )? {
+        if let Some(t) = layers::duration("node_timeout", &flags.node_timeout, &ctl.node_timeout)? {
             cfg.node_timeout = t;
         }
         if let Some(t) = layers::duration(
             "reconcile_interval",
-            &layer(&flags.reconcile_interval, &ctl.reconcile_interval),
+            &flags.reconcile_interval,
+            &ctl.reconcile_interval,
         )? {
             cfg.reconcile_interval = t;
         }
@@ -355,11 +347,6 @@ impl EngineConfig {
     pub fn artifact_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts")
     }
-}
-
-/// A flag (or its variable) and the file's value, the flag first.
-fn layer<'a>(flag: &'a Option<String>, file: &'a Option<String>) -> [Option<&'a str>; 2] {
-    [flag.as_deref(), file.as_deref()]
 }
 
 #[cfg(test)]

@@ -84,28 +84,32 @@ pub fn parse_file<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
     })
 }
 
-/// The first of `layers` that is set (flag before file), parsed as a
-/// human duration; `None` when none is set.
+/// The flag (or its variable) if set, else the file's value, parsed as a
+/// human duration; `None` when neither is set.
 pub fn duration(
     field: &'static str,
-    layers: &[Option<&str>],
+    flag: &Option<String>,
+    file: &Option<String>,
 ) -> Result<Option<Duration>, ConfigError> {
-    first(layers)
+    flag.as_deref()
+        .or(file.as_deref())
         .map(|text| parse_duration(field, text))
         .transpose()
         .map_err(ConfigError::from)
 }
 
-/// The first of `layers` that is set, parsed as a human size in bytes.
-pub fn size(field: &'static str, layers: &[Option<&str>]) -> Result<Option<u64>, ConfigError> {
-    first(layers)
+/// The flag (or its variable) if set, else the file's value, parsed as a
+/// human size in bytes; `None` when neither is set.
+pub fn size(
+    field: &'static str,
+    flag: &Option<String>,
+    file: &Option<String>,
+) -> Result<Option<u64>, ConfigError> {
+    flag.as_deref()
+        .or(file.as_deref())
         .map(|text| parse_size(field, text))
         .transpose()
         .map_err(ConfigError::from)
-}
-
-fn first<'a>(layers: &[Option<&'a str>]) -> Option<&'a str> {
-    layers.iter().find_map(|l| *l)
 }
 
 /// `true` for `localhost` and loopback IP addresses (`[::1]` included).
@@ -219,12 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn the_first_set_layer_wins_and_bad_values_name_their_field() {
-        let d = duration("exec_timeout", &[None, Some("500ms"), Some("3s")]).unwrap();
+    fn the_flag_wins_over_the_file_and_bad_values_name_their_field() {
+        let set = |s: &str| Some(s.to_owned());
+        let d = duration("exec_timeout", &set("500ms"), &set("3s")).unwrap();
         assert_eq!(d, Some(Duration::from_millis(500)));
-        assert_eq!(size("memory_limit", &[None, None]).unwrap(), None);
-        assert_eq!(size("m", &[Some("16MiB")]).unwrap(), Some(16 << 20));
-        let err = duration("exec_timeout", &[Some("forever")]).unwrap_err();
+        let d = duration("exec_timeout", &None, &set("3s")).unwrap();
+        assert_eq!(d, Some(Duration::from_secs(3)));
+        assert_eq!(size("memory_limit", &None, &None).unwrap(), None);
+        assert_eq!(size("m", &set("16MiB"), &None).unwrap(), Some(16 << 20));
+        let err = duration("exec_timeout", &set("forever"), &None).unwrap_err();
         assert!(err.to_string().contains("exec_timeout"), "{err}");
     }
 
