@@ -112,6 +112,18 @@ impl TestControl {
         format!("{}{path}", self.url)
     }
 
+    /// `GET path` with the admin token when tokens are on, its body as
+    /// JSON (any status).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.admin(Method::GET, path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+    }
+
     /// A request with the admin token when tokens are on.
     pub fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let req = self.client.request(method, self.at(path));

@@ -27,42 +27,18 @@ async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_hea
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["status"], "online");
 
-    let nodes: Value = s
-        .client
-        .get(s.at("/api/nodes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Value = s.get_json("/api/nodes").await;
     let node = &nodes.as_array().unwrap()[0];
     assert_eq!(node["node_id"], "edge-1");
     assert_eq!(node["url"], "http://10.0.0.1:9091");
     assert_eq!(node["status"], "online");
     assert_eq!(node["functions"], json!({"hello": 2}));
     let registered_at = node["registered_at"].clone();
-    let health: Value = s
-        .client
-        .get(s.at("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = s.get_json("/health").await;
     assert_eq!(health["nodes_online"], 1);
 
     tokio::time::sleep(Duration::from_millis(450)).await;
-    let nodes: Value = s
-        .client
-        .get(s.at("/api/nodes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Value = s.get_json("/api/nodes").await;
     assert_eq!(nodes[0]["status"], "offline");
 
     s.client
@@ -71,15 +47,7 @@ async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_hea
         .send()
         .await
         .unwrap();
-    let nodes: Value = s
-        .client
-        .get(s.at("/api/nodes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Value = s.get_json("/api/nodes").await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     assert_eq!(nodes[0]["status"], "online");
     assert_eq!(nodes[0]["registered_at"], registered_at);
@@ -116,15 +84,7 @@ async fn registrations_with_bad_fields_are_refused() {
         .await
         .unwrap();
     assert_error(r, 415, "unsupported_media_type").await;
-    let nodes: Value = s
-        .client
-        .get(s.at("/api/nodes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: Value = s.get_json("/api/nodes").await;
     assert_eq!(nodes, json!([]));
     s.stop().await;
 }
@@ -134,15 +94,7 @@ async fn an_edge_that_says_it_is_stopping_shows_stopped_at_once_until_it_registe
     let s = TestControl::start().await;
     let register = json!({"node_id": "edge-1", "url": "http://10.0.0.1:9091"});
     let status = || async {
-        let nodes: Value = s
-            .client
-            .get(s.at("/api/nodes"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let nodes: Value = s.get_json("/api/nodes").await;
         nodes[0]["status"].clone()
     };
     let r = s
@@ -165,15 +117,7 @@ async fn an_edge_that_says_it_is_stopping_shows_stopped_at_once_until_it_registe
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(status().await, "stopped", "well within node_timeout");
-    let health: Value = s
-        .client
-        .get(s.at("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = s.get_json("/health").await;
     assert_eq!(health["nodes_online"], 0);
 
     s.client
