@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
+use aether_http::ApiError;
 use aether_store::{Store, StoreError};
 
 use crate::auth::Auth;
@@ -13,7 +14,6 @@ use crate::config::Config;
 use crate::error::store_error;
 use crate::metrics::ControlMetrics;
 use crate::stats::StatsBook;
-use aether_http::ApiError;
 
 /// Changes buffered for slow subscribers before they are told they lagged
 /// (they then reconcile against the manifest, as after a missed

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use aether_http::ApiError;
+use aether_http::guard::MissingContentType;
 use aether_proto::control::{ExecutionFailedReport, NotifyAccepted};
 use aether_proto::{EdgeHealth, ErrorCode, ExecuteResponse};
 use aether_runtime::{CompileError, Invocation, InvokeError, ModuleSource};
@@ -15,8 +17,6 @@ use bytes::Bytes;
 use crate::executor::ExecError;
 use crate::registry::FunctionEntry;
 use crate::state::AppState;
-use aether_http::ApiError;
-use aether_http::guard::MissingContentType;
 
 /// `POST /execute`.
 pub async fn execute(

@@ -11,8 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::config::EngineConfig;
 use crate::control::ControlClient;
-use crate::distribution::Distribution;
-use crate::distribution::{Parts, Settings};
+use crate::distribution::{Distribution, Parts, Settings};
 use crate::events::EventSink;
 use crate::executor::Executor;
 use crate::metrics::{EdgeMetrics, Gauges};

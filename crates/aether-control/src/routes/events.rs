@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use aether_http::ApiError;
+use aether_http::guard::{MissingContentType, require_json};
 use aether_proto::control::{
     CallbackAccepted, CallbackBody, EventIn, EventReport as _, EventsPage, FunctionStatsReport,
     NodeStopping,
@@ -14,12 +16,9 @@ use aether_proto::control::{
 use aether_proto::validate_function_name;
 use aether_store::{EventQuery, NewEvent};
 
-use aether_http::guard::{MissingContentType, require_json};
-
 use super::{MAX_EVENTS_PER_CALLBACK, parse_json};
 use crate::state::AppState;
 use crate::wire::stored_event;
-use aether_http::ApiError;
 
 /// Events per page when `limit` is absent.
 pub const DEFAULT_EVENTS_LIMIT: usize = 100;

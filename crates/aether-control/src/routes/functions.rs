@@ -11,14 +11,13 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use aether_http::ApiError;
+use aether_http::guard::{MissingContentType, media_type, require_json};
 use aether_proto::control::{
     DeleteResponse, DeployRequest, FunctionInfo, FunctionStats, Manifest, RollbackRequest,
 };
 use aether_proto::{ErrorCode, LimitsSpec, validate_function_name};
 use aether_store::{DeploySpec, StoreError};
-
-use aether_http::ApiError;
-use aether_http::guard::{MissingContentType, media_type, require_json};
 
 use super::parse_json;
 use crate::state::{AppState, Change, Settings};

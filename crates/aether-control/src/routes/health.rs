@@ -4,13 +4,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 
+use aether_http::ApiError;
 use aether_proto::control::{ControlHealth, NodeStatus};
 use aether_store::now_ms;
 
 use crate::metrics::Gauges;
 use crate::state::AppState;
 use crate::wire::node_status;
-use aether_http::ApiError;
 
 /// Counts of functions and online nodes.
 async fn counts(state: &AppState) -> Result<(u64, u64, u64), ApiError> {

@@ -7,16 +7,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 
+use aether_http::ApiError;
+use aether_http::guard::{MissingContentType, require_json};
 use aether_proto::control::{NodeInfo, RegisterRequest};
 use aether_proto::validate_function_name;
 use aether_store::{NodeHeartbeat, now_ms};
 
-use aether_http::guard::{MissingContentType, require_json};
-
 use super::parse_json;
 use crate::state::AppState;
 use crate::wire::node_info;
-use aether_http::ApiError;
 
 /// Longest accepted node id.
 pub const MAX_NODE_ID_LEN: usize = 128;
