@@ -24,6 +24,11 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest module accepted: real Rust/Go/.NET modules with debug info reach
 /// tens of MB; beyond this an upload is almost certainly a mistake.
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 50_000_000;
+/// A node offline for this long is forgotten: an edge replaced or renamed
+/// long ago should not stay in `GET /api/nodes` (and its scans) forever. A
+/// week covers a weekend outage with room to spare; an edge that comes back
+/// later simply registers again.
+pub const DEFAULT_NODE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Longest per-function timeout a deploy may ask for: a function that may
 /// hold an execution slot for minutes is a denial of service of its edge.
 /// Longer jobs belong in a queue worker, not a request-path function.
@@ -53,6 +58,9 @@ pub struct Cli {
     /// A node is offline after this long without a heartbeat (e.g. "30s").
     #[arg(long, env = "AETHER_NODE_TIMEOUT")]
     pub node_timeout: Option<String>,
+    /// Forget a node after this long without a heartbeat [default: 7d].
+    #[arg(long, env = "AETHER_NODE_RETENTION")]
+    pub node_retention: Option<String>,
     /// Largest accepted module (e.g. "50MB").
     #[arg(long, env = "AETHER_MAX_MODULE_SIZE")]
     pub max_module_size: Option<String>,
@@ -131,6 +139,8 @@ pub struct StorageSection {
 pub struct RegistrySection {
     /// Human duration, e.g. `"30s"`.
     pub node_timeout: Option<String>,
+    /// Human duration, e.g. `"7d"`.
+    pub node_retention: Option<String>,
 }
 
 /// `[limits]`
@@ -176,6 +186,8 @@ pub struct Config {
     pub blob_dir: PathBuf,
     /// Offline after this long without a heartbeat.
     pub node_timeout: Duration,
+    /// Forgotten after this long without a heartbeat.
+    pub node_retention: Duration,
     /// Largest accepted module, bytes.
     pub max_module_size: u64,
     /// Longest per-function timeout a deploy may set.
@@ -201,6 +213,7 @@ impl Default for Config {
             blob_dir: default_blob_dir(&db_path),
             db_path,
             node_timeout: DEFAULT_NODE_TIMEOUT,
+            node_retention: DEFAULT_NODE_RETENTION,
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             max_function_timeout: DEFAULT_MAX_FUNCTION_TIMEOUT,
             max_function_memory: DEFAULT_MAX_FUNCTION_MEMORY,
@@ -257,6 +270,12 @@ impl Config {
             &file.registry.node_timeout,
         )?
         .unwrap_or(defaults.node_timeout);
+        let node_retention = layers::duration(
+            "node_retention",
+            &cli.node_retention,
+            &file.registry.node_retention,
+        )?
+        .unwrap_or(defaults.node_retention);
         let max_module_size = layers::size(
             "max_module_size",
             &cli.max_module_size,
@@ -290,6 +309,7 @@ impl Config {
             db_path,
             blob_dir,
             node_timeout,
+            node_retention,
             max_module_size,
             max_function_timeout,
             max_function_memory,
@@ -334,6 +354,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "max_module_size",
                 format!("must be at most {MAX_MODULE_SIZE_CEILING} bytes"),
+            ));
+        }
+        if self.node_retention <= self.node_timeout {
+            return Err(ConfigError::invalid(
+                "node_retention",
+                "must be longer than node_timeout",
             ));
         }
         if self.max_function_timeout.is_zero() {
@@ -466,6 +492,21 @@ mod tests {
             Config::merge(FileConfig::default(), &cli),
             Err(ConfigError::Value(_))
         ));
+    }
+
+    #[test]
+    fn node_retention_defaults_to_a_week_and_must_outlast_node_timeout() {
+        let config = Config::load(&Cli::default()).unwrap();
+        assert_eq!(config.node_retention, Duration::from_secs(7 * 24 * 3600));
+        let cli = Cli {
+            node_retention: Some("10s".into()),
+            ..Cli::default()
+        };
+        let err = Config::merge(FileConfig::default(), &cli)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("node_retention"), "{err}");
     }
 
     #[test]

@@ -92,6 +92,7 @@ impl Server {
         let state = self.state.clone();
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
         let upkeep = tokio::spawn(self.state.metrics().upkeep());
+        let retention = tokio::spawn(crate::retention::run(self.state.clone()));
         let result = aether_http::serve(
             self.listener,
             app(self.state),
@@ -103,8 +104,10 @@ impl Server {
         // An aborted task drops its state clone only when it is polled
         // again, on some worker, after `abort` returns: wait for that.
         notifier.abort();
+        retention.abort();
         upkeep.abort();
         let _ = notifier.await;
+        let _ = retention.await;
         let _ = upkeep.await;
         state.store_operations_finished().await;
         result

@@ -53,6 +53,8 @@ pub enum Change {
 pub struct Settings {
     /// Offline after this long without a heartbeat.
     pub node_timeout: Duration,
+    /// Forgotten after this long without a heartbeat.
+    pub node_retention: Duration,
     /// Largest accepted module.
     pub max_module_size: u64,
     /// Largest accepted JSON deploy body.
@@ -67,6 +69,7 @@ impl From<&Config> for Settings {
     fn from(config: &Config) -> Self {
         Settings {
             node_timeout: config.node_timeout,
+            node_retention: config.node_retention,
             max_module_size: config.max_module_size,
             max_json_body: config.max_json_body(),
             max_function_timeout: config.max_function_timeout,

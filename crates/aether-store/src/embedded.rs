@@ -529,6 +529,27 @@ impl Store for RedbStore {
         Ok(known)
     }
 
+    fn prune_nodes(&self, before_ms: u64) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let pruned = {
+            let mut nodes = txn.open_table(NODES)?;
+            let mut stale = Vec::new();
+            for entry in nodes.iter()? {
+                let (key, value) = entry?;
+                let record: NodeRecord = decode("nodes", value.value())?;
+                if record.last_seen_ms < before_ms {
+                    stale.push(key.value().to_owned());
+                }
+            }
+            for id in &stale {
+                nodes.remove(id.as_str())?;
+            }
+            stale
+        };
+        txn.commit()?;
+        Ok(pruned)
+    }
+
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let txn = self.db.begin_read()?;
         let nodes = txn.open_table(NODES)?;
@@ -802,6 +823,36 @@ mod tests {
         assert_eq!(second.registered_at_ms, first.registered_at_ms);
         assert!(second.last_seen_ms > first.last_seen_ms);
         assert_eq!(store.nodes().unwrap(), vec![second]);
+    }
+
+    #[test]
+    fn nodes_silent_since_before_the_cutoff_are_pruned_and_stopped_marks_only_known_ones() {
+        let f = Fixture::new();
+        let store = f.open();
+        let hb = |id: &str| NodeHeartbeat {
+            node_id: id.into(),
+            url: "http://a".into(),
+            functions: BTreeMap::new(),
+        };
+        let old = store.upsert_node(hb("old")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let fresh = store.upsert_node(hb("fresh")).unwrap();
+        assert!(store.mark_node_stopped("fresh").unwrap());
+        assert!(!store.mark_node_stopped("never-seen").unwrap());
+        assert_eq!(
+            store.prune_nodes(old.last_seen_ms).unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            store.prune_nodes(fresh.last_seen_ms).unwrap(),
+            vec!["old".to_owned()]
+        );
+        let left = store.nodes().unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].node_id, "fresh");
+        assert!(left[0].stopped_at_ms.is_some());
+        drop(store);
+        assert_eq!(f.open().nodes().unwrap().len(), 1, "the pruning is durable");
     }
 
     #[test]

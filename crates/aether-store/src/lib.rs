@@ -74,6 +74,10 @@ pub trait Store: Send + Sync + 'static {
     /// node is unknown. Its next registration clears this.
     fn mark_node_stopped(&self, node_id: &str) -> Result<bool, StoreError>;
 
+    /// Forgets the nodes whose last heartbeat is older than `before_ms` (ms
+    /// since the Unix epoch); returns their ids.
+    fn prune_nodes(&self, before_ms: u64) -> Result<Vec<String>, StoreError>;
+
     /// Every known node, ordered by id.
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
 

@@ -129,3 +129,46 @@ async fn an_edge_that_says_it_is_stopping_shows_stopped_at_once_until_it_registe
     assert_eq!(status().await, "online");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_node_silent_for_longer_than_node_retention_is_forgotten() {
+    let s = TestControl::start_with(|mut c| {
+        c.node_timeout = Duration::from_millis(100);
+        c.node_retention = Duration::from_millis(400);
+        c
+    })
+    .await;
+    for id in ["gone", "alive"] {
+        let register = json!({"node_id": id, "url": "http://10.0.0.1:9091"});
+        let r = s
+            .client
+            .post(s.at("/register"))
+            .json(&register)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // "alive" keeps heartbeating; "gone" falls silent. Pruning runs every
+    // 100 ms here, so 1.5 s leaves it several chances on a loaded machine.
+    let alive = json!({"node_id": "alive", "url": "http://10.0.0.2:9091"});
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < deadline {
+        s.client
+            .post(s.at("/register"))
+            .json(&alive)
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let nodes = s.get_json("/api/nodes").await;
+    let ids: Vec<&str> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alive"]);
+    s.stop().await;
+}
