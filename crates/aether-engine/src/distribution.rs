@@ -27,7 +27,7 @@ use crate::metrics::EdgeMetrics;
 use crate::registry::{ManagedFunction, Registry};
 
 /// File in the data dir holding the last applied manifest.
-const MANIFEST_FILE: &str = "manifest.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
 /// On-demand reconciles (a request for an unknown name) start at most this
 /// often, so a flood of unknown names costs the control plane at most ten
 /// manifest reads a second per edge; concurrent requests share one.
@@ -193,11 +193,7 @@ pub async fn restore(dist: &Distribution) {
 fn save_manifest(data_dir: &Path, manifest: &Manifest) {
     let result = serde_json::to_vec(manifest)
         .map_err(std::io::Error::other)
-        .and_then(|json| {
-            let tmp = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
-            std::fs::write(&tmp, json)?;
-            std::fs::rename(&tmp, data_dir.join(MANIFEST_FILE))
-        });
+        .and_then(|json| crate::durable::write(&data_dir.join(MANIFEST_FILE), &json));
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot save the manifest; a restart without the control plane would serve an older set");
     }
@@ -316,14 +312,10 @@ async fn ensure_blob(
         ));
     }
     let target: PathBuf = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let tmp = target.with_extension("wasm.tmp");
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, &target)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("cannot store module: {e}"))?;
+    tokio::task::spawn_blocking(move || crate::durable::write(&target, &bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot store module: {e}"))?;
     Ok(true)
 }
 

@@ -15,6 +15,7 @@ pub mod api;
 pub mod config;
 pub mod control;
 pub mod distribution;
+pub mod durable;
 pub mod events;
 pub mod executor;
 pub mod histogram;

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-const FILE: &str = "node_id";
+/// The file in the data dir.
+pub const FILE: &str = "node_id";
 
 /// Reads `<data_dir>/node_id`, or creates it with a fresh `edge-<uuid>`.
 pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
@@ -15,9 +16,7 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
         Err(e) => return Err(e),
     }
     let id = format!("edge-{}", uuid::Uuid::new_v4().simple());
-    let tmp = data_dir.join(format!("{FILE}.tmp"));
-    std::fs::write(&tmp, &id)?;
-    std::fs::rename(&tmp, &path)?;
+    crate::durable::write(&path, id.as_bytes())?;
     Ok(id)
 }
 

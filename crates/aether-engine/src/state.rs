@@ -66,6 +66,23 @@ impl AppState {
             config.data_dir.display()
         )))?;
         let managed = config.control_url.is_some();
+        // Writes cut short by a crash leave `<file>.tmp` beside the file.
+        let ours =
+            |name: &str| name == crate::node_id::FILE || name == crate::distribution::MANIFEST_FILE;
+        let blob = |name: &str| {
+            name.strip_suffix(".wasm")
+                .is_some_and(|hex| aether_runtime::ModuleHash::from_hex(hex).is_some())
+        };
+        let cleanup = || io("cannot remove temporary files".into());
+        let mut leftovers =
+            crate::durable::remove_leftovers(&config.data_dir, ours).map_err(cleanup())?;
+        if managed {
+            leftovers +=
+                crate::durable::remove_leftovers(&config.func_dir, blob).map_err(cleanup())?;
+        }
+        if leftovers > 0 {
+            tracing::info!(leftovers, "removed temporary files of writes cut short");
+        }
         let registry = Registry::open(&config.func_dir, config.limits, managed).map_err(io(
             format!("cannot open function dir {}", config.func_dir.display()),
         ))?;

@@ -128,3 +128,36 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
     assert_eq!(body["error"]["code"], "timeout");
     server.await.unwrap().unwrap();
 }
+
+/// A crash between writing and renaming the node id, the saved manifest or
+/// a downloaded module left `<file>.tmp` files that nothing removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_files_of_writes_cut_short_are_removed_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let (data, functions) = (root.path().join("data"), root.path().join("functions"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&functions).unwrap();
+    let blob_tmp = functions.join(format!("{}.wasm.tmp", "ab".repeat(32)));
+    let mine = [
+        data.join("node_id.tmp"),
+        data.join("manifest.json.tmp"),
+        blob_tmp,
+    ];
+    let not_mine = [data.join("notes.tmp"), functions.join("draft.wasm.tmp")];
+    for f in mine.iter().chain(&not_mine) {
+        std::fs::write(f, b"half").unwrap();
+    }
+    let edge = TestEdge::start_in(root.path(), |c| {
+        // Managed: func_dir holds downloaded modules (a control plane
+        // that is not there: the edge keeps retrying in the background).
+        c.control_url = Some("http://127.0.0.1:9".into());
+    })
+    .await;
+    for f in &mine {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    for f in &not_mine {
+        assert!(f.exists(), "{} removed", f.display());
+    }
+    edge.stop().await;
+}
