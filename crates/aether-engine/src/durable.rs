@@ -18,15 +18,17 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    // A bare file name has the empty path as its parent: the current dir.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
-/// Removes the temporary files [`write`] leaves when cut short, for each
-/// of `names` (file names of `dir` this edge writes, e.g. `node_id`), and
-/// returns how many there were. A file other than those is never touched.
+/// Removes the temporary files [`write`] leaves in `dir` when cut short,
+/// for the files `is_ours` names (e.g. `node_id`), and returns how many
+/// there were. No other file is touched.
 pub fn remove_leftovers(dir: &Path, is_ours: impl Fn(&str) -> bool) -> std::io::Result<usize> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
