@@ -124,6 +124,18 @@ impl TestControl {
             .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
     }
 
+    /// `POST path` with `body` as JSON and no token (what an edge without
+    /// credentials sends, e.g. `/register` on a control plane without
+    /// tokens).
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.at(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
     /// A request with the admin token when tokens are on.
     pub fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let req = self.client.request(method, self.at(path));

@@ -16,13 +16,7 @@ async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_hea
     .await;
     let register =
         json!({"node_id": "edge-1", "url": "http://10.0.0.1:9091", "functions": {"hello": 2}});
-    let r = s
-        .client
-        .post(s.at("/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
+    let r = s.post_json("/register", &register).await;
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["status"], "online");
@@ -41,12 +35,7 @@ async fn registered_nodes_go_offline_after_node_timeout_and_come_back_with_a_hea
     let nodes: Value = s.get_json("/api/nodes").await;
     assert_eq!(nodes[0]["status"], "offline");
 
-    s.client
-        .post(s.at("/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
+    s.post_json("/register", &register).await;
     let nodes: Value = s.get_json("/api/nodes").await;
     assert_eq!(nodes.as_array().unwrap().len(), 1);
     assert_eq!(nodes[0]["status"], "online");
@@ -66,13 +55,7 @@ async fn registrations_with_bad_fields_are_refused() {
         json!({"node_id": "n", "url": "http://a:1", "functions": {"BAD": 1}}),
         json!({"node_id": "n", "url": "http://a:1", "functions": {"ok": "one"}}),
     ] {
-        let r = s
-            .client
-            .post(s.at("/register"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = s.post_json("/register", &body).await;
         assert_error(r, 400, "invalid_request").await;
     }
     let r = s
@@ -97,35 +80,18 @@ async fn an_edge_that_says_it_is_stopping_shows_stopped_at_once_until_it_registe
         let nodes: Value = s.get_json("/api/nodes").await;
         nodes[0]["status"].clone()
     };
-    let r = s
-        .client
-        .post(s.at("/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
+    let r = s.post_json("/register", &register).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(status().await, "online");
 
     let stopping = json!({"event": "node_stopping", "data": {"node_id": "edge-1"}});
-    let r = s
-        .client
-        .post(s.at("/callback"))
-        .json(&stopping)
-        .send()
-        .await
-        .unwrap();
+    let r = s.post_json("/callback", &stopping).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(status().await, "stopped", "well within node_timeout");
     let health: Value = s.get_json("/health").await;
     assert_eq!(health["nodes_online"], 0);
 
-    s.client
-        .post(s.at("/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
+    s.post_json("/register", &register).await;
     assert_eq!(status().await, "online");
     s.stop().await;
 }
@@ -140,13 +106,7 @@ async fn a_node_silent_for_longer_than_node_retention_is_forgotten() {
     .await;
     for id in ["gone", "alive"] {
         let register = json!({"node_id": id, "url": "http://10.0.0.1:9091"});
-        let r = s
-            .client
-            .post(s.at("/register"))
-            .json(&register)
-            .send()
-            .await
-            .unwrap();
+        let r = s.post_json("/register", &register).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
     // "alive" keeps heartbeating; "gone" falls silent. Pruning runs every
@@ -154,12 +114,7 @@ async fn a_node_silent_for_longer_than_node_retention_is_forgotten() {
     let alive = json!({"node_id": "alive", "url": "http://10.0.0.2:9091"});
     let deadline = std::time::Instant::now() + Duration::from_millis(1500);
     while std::time::Instant::now() < deadline {
-        s.client
-            .post(s.at("/register"))
-            .json(&alive)
-            .send()
-            .await
-            .unwrap();
+        s.post_json("/register", &alive).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let nodes = s.get_json("/api/nodes").await;
