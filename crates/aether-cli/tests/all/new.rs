@@ -1,6 +1,9 @@
 //! `aether new`: the template builds, deploys and runs.
 
-use crate::{Aether, Stack, repo};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::{ADMIN, Aether, Stack, repo};
 
 #[test]
 fn a_new_crate_in_the_repository_builds_deploys_and_runs() {
@@ -47,7 +50,77 @@ fn a_new_crate_in_the_repository_builds_deploys_and_runs() {
 }
 
 #[test]
-fn outside_the_repository_the_template_uses_a_version() {
+fn a_new_crate_outside_the_repository_builds_deploys_and_runs() {
+    // Regression: outside a checkout the template depended on
+    // `aether-guest = "0.1.0"`, which is on no registry, so the build
+    // failed with "no matching package named `aether-guest` found".
+    let stack = Stack::start();
+    let cwd = tempfile::tempdir().unwrap();
+    assert!(!cwd.path().starts_with(repo().canonicalize().unwrap()));
+    let out = aether_in(&stack, cwd.path(), &["new", "greeter"]);
+    assert!(out.contains("created function crate greeter"), "{out}");
+    let dir = cwd.path().join("greeter");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"aether-guest = { path = "vendor/aether-guest" }"#),
+        "{manifest}"
+    );
+
+    // The examples' lock file, so the build reuses what they compiled in
+    // the same target directory (see aether_in); serde and serde_json
+    // still come from crates.io.
+    std::fs::copy(repo().join("examples/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let out = aether_in(&stack, cwd.path(), &["deploy", "greeter", "--json"]);
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["function_id"], "greeter");
+    stack.wait_on_edge("greeter");
+    let out = aether_in(
+        &stack,
+        cwd.path(),
+        &["invoke", "greeter", "--input", r#"{"name":"Ada"}"#],
+    );
+    assert_eq!(out, "Hello, Ada!");
+}
+
+/// `aether ARGS...` run from `cwd` (where [`Stack::aether`] runs from the
+/// test's directory, inside the checkout) with the same environment, and
+/// `examples/target` as cargo's target directory so builds reuse what the
+/// examples compiled. Asserts success; returns stdout.
+fn aether_in(stack: &Stack, cwd: &Path, args: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aether"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AETHER_") {
+            cmd.env_remove(key);
+        }
+    }
+    let home = stack.dir.path();
+    let out = cmd
+        .current_dir(cwd)
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("RUST_LOG", "warn")
+        .env("AETHER_CONTROL_URL", &stack.control_url)
+        .env("AETHER_EDGE_URL", &stack.edge_url)
+        .env("AETHER_TOKEN", ADMIN)
+        .env("CARGO_TARGET_DIR", repo().join("examples/target"))
+        .env_remove("RUSTFLAGS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("aether runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "aether {args:?} in {} failed ({})\nstdout: {stdout}\nstderr: {}",
+        cwd.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn outside_the_repository_the_template_vendors_aether_guest() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("fn-one");
     let body = Aether::new(home.path())
@@ -60,12 +133,28 @@ fn outside_the_repository_the_template_uses_a_version() {
         ])
         .json();
     assert_eq!(body["name"], "fn-one");
+    assert_eq!(body["aether_guest"], r#"{ path = "vendor/aether-guest" }"#);
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(
-        manifest.contains(&format!("aether-guest = \"{}\"", env!("CARGO_PKG_VERSION"))),
+        manifest.contains(r#"aether-guest = { path = "vendor/aether-guest" }"#),
         "{manifest}"
     );
     assert!(dir.join("src/main.rs").is_file());
+    let vendored = dir.join("vendor/aether-guest");
+    let manifest = std::fs::read_to_string(vendored.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("workspace = true"), "{manifest}");
+    assert_eq!(
+        std::fs::read_to_string(vendored.join("src/lib.rs")).unwrap(),
+        std::fs::read_to_string(repo().join("crates/aether-guest/src/lib.rs")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(vendored.join("LICENSE")).unwrap(),
+        std::fs::read_to_string(repo().join("LICENSE")).unwrap()
+    );
 
     // An existing directory is never overwritten.
     let line = Aether::new(home.path())
