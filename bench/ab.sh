@@ -40,7 +40,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start() { # binary name → url
   local port; port=$(free_port)
   mkdir -p "$work/$2"
-  "$1" --port "$port" --func-dir "$work/functions" --data-dir "$work/$2" >"$work/$2.log" 2>&1 &
+  # Standalone by the variable, which an older binary without --standalone
+  # ignores (it was standalone without --control-url anyway).
+  AETHER_STANDALONE=1 "$1" --port "$port" --func-dir "$work/functions" --data-dir "$work/$2" >"$work/$2.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && { echo "http://127.0.0.1:$port"; return; }

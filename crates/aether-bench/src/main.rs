@@ -291,6 +291,7 @@ fn edge_rss(wasm: &[u8]) -> anyhow::Result<(u64, u64)> {
         .arg(&funcs)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .arg("--standalone")
         .env("RUST_LOG", "warn")
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;

@@ -62,6 +62,7 @@ impl TestEdge {
             func_dir: root.join("functions"),
             data_dir: root.join("data"),
             scan_interval: Duration::from_millis(100),
+            control_url: None,
             ..EngineConfig::default()
         };
         adjust(&mut config);

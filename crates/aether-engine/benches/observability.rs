@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             func_dir,
             data_dir: root.join("data"),
             telemetry,
+            control_url: None,
             ..EngineConfig::default()
         };
         Ok(AppState::new(config)?)

@@ -102,20 +102,20 @@ async fn lookup(state: &AppState, name: &str) -> Result<Arc<FunctionEntry>, ApiE
     if let Some(entry) = state.registry().get(name) {
         return Ok(entry);
     }
-    if state.registry().is_managed() {
-        // The control plane may know it already (a deploy whose
-        // notification has not arrived): pull before answering 404.
-        if let Some(dist) = state.distribution() {
-            crate::distribution::reconcile_on_demand(dist).await;
-        }
-        return state.registry().get(name).ok_or_else(|| not_found(name));
-    }
     let (s, n) = (state.clone(), name.to_owned());
     let found = tokio::task::spawn_blocking(move || s.registry().refresh_one(&n))
         .await
         .map_err(|e| ApiError::internal("function lookup failed", &e))?
         .map_err(|e| ApiError::internal("cannot read the function directory", &e))?;
-    found.ok_or_else(|| not_found(name))
+    if let Some(entry) = found {
+        return Ok(entry);
+    }
+    // The control plane may know it already (a deploy whose notification
+    // has not arrived): pull before answering 404.
+    if let Some(dist) = state.distribution() {
+        crate::distribution::reconcile_on_demand(dist).await;
+    }
+    state.registry().get(name).ok_or_else(|| not_found(name))
 }
 
 fn not_found(name: &str) -> ApiError {

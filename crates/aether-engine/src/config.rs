@@ -36,6 +36,15 @@ pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 /// How often per-function statistics go to the control plane.
 pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The control plane an edge registers with unless told otherwise: the
+/// one `aether-control` starts by default on the same machine, so the
+/// quick start (`aether-control`, then `aether-engine`) works with no flags.
+pub const DEFAULT_CONTROL_URL: &str = "http://127.0.0.1:9090";
+
+/// What to set instead of `--insecure` for an edge attached to a control
+/// plane on a non-loopback address.
+const NODE_TOKEN_REMEDY: &str = "set AETHER_NODE_TOKEN (or [control] node_token) to the control plane's node token, run --standalone";
+
 /// The TOML file's shape. All fields optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +66,8 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSection {
-    /// Base URL of the control plane, e.g. `http://127.0.0.1:9090`.
+    /// Base URL of the control plane [default: `http://127.0.0.1:9090`];
+    /// `""` runs the edge standalone.
     pub url: Option<String>,
     /// Node token shared with the control plane.
     pub node_token: Option<String>,
@@ -150,10 +160,27 @@ pub struct Flags {
     /// Stable id of this edge [default: generated once, kept in data_dir].
     #[arg(long, env = "AETHER_NODE_ID")]
     pub node_id: Option<String>,
-    /// Control plane to register with; without it the edge runs standalone
-    /// from `func_dir`.
+    /// Control plane to register with [default: http://127.0.0.1:9090];
+    /// an empty value runs standalone, like --standalone.
     #[arg(long, env = "AETHER_CONTROL_URL")]
     pub control_url: Option<String>,
+    /// Run without a control plane: serve only the `<name>.wasm` files of
+    /// `func_dir`, register nowhere.
+    #[arg(
+        long,
+        env = "AETHER_STANDALONE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub standalone: bool,
+    /// Allow a non-loopback address without a node token while attached
+    /// to a control plane (anyone who reaches the edge can then trigger its
+    /// reconciles).
+    #[arg(
+        long,
+        env = "AETHER_INSECURE",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure: bool,
     /// Node token shared with the control plane.
     #[arg(long, env = "AETHER_NODE_TOKEN", hide_env_values = true)]
     pub node_token: Option<String>,
@@ -205,6 +232,8 @@ pub struct EngineConfig {
     pub telemetry: bool,
     /// Control plane base URL; `None` = standalone.
     pub control_url: Option<String>,
+    /// Allow a non-loopback address without a node token.
+    pub insecure: bool,
     /// Node token for edge↔control traffic.
     pub node_token: Option<Secret>,
     /// URL the control plane uses to reach this edge.
@@ -232,7 +261,8 @@ impl Default for EngineConfig {
             scan_interval: DEFAULT_SCAN_INTERVAL,
             node_id: None,
             telemetry: true,
-            control_url: None,
+            control_url: Some(DEFAULT_CONTROL_URL.to_owned()),
+            insecure: false,
             node_token: None,
             advertise_url: None,
             node_timeout: DEFAULT_NODE_TIMEOUT,
@@ -285,8 +315,13 @@ impl EngineConfig {
         cfg.max_queue = flags.max_queue.or(rt.max_queue).unwrap_or(cfg.max_queue);
         cfg.node_id = flags.node_id.clone().or(file.node_id);
         cfg.telemetry = !flags.no_telemetry && file.server.telemetry.unwrap_or(true);
-        cfg.control_url =
-            pick(&flags.control_url, &ctl.url).map(|u| u.trim_end_matches('/').to_owned());
+        cfg.control_url = match pick(&flags.control_url, &ctl.url) {
+            _ if flags.standalone => None,
+            None => cfg.control_url,
+            Some(url) if url.trim().is_empty() => None,
+            Some(url) => Some(url.trim().trim_end_matches('/').to_owned()),
+        };
+        cfg.insecure = flags.insecure;
         cfg.node_token = pick(&flags.node_token, &ctl.node_token).and_then(Secret::new);
         cfg.advertise_url = pick(&flags.advertise_url, &ctl.advertise_url);
         if let Some(t) = layers::duration("node_timeout", &flags.node_timeout, &ctl.node_timeout)? {
@@ -306,7 +341,17 @@ impl EngineConfig {
     /// Checks ranges that parsing alone does not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: &str| Err(ConfigError::invalid(field, reason));
-        if self.host.is_empty() {
+        if self.control_url.is_some() {
+            // Attached to a control plane: the node token is what keeps
+            // strangers off `/notify`, as the admin token keeps them off
+            // the control plane's API.
+            layers::check_listen(
+                &self.host,
+                self.node_token.is_some(),
+                self.insecure,
+                NODE_TOKEN_REMEDY,
+            )?;
+        } else if self.host.is_empty() {
             return invalid("host", "must not be empty");
         }
         if self.cache_size == 0 {
@@ -341,6 +386,11 @@ impl EngineConfig {
                 .unwrap_or(DEFAULT_MAX_INSTANCES),
             ..RuntimeConfig::default()
         }
+    }
+
+    /// Where modules downloaded from the control plane are kept.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("modules")
     }
 
     /// Where compiled artifacts are kept.
@@ -386,6 +436,7 @@ mod tests {
                 port: Some(9999),
                 ..ServerFlags::default()
             },
+            standalone: true,
             ..Flags::default()
         };
         let cfg = EngineConfig::load(&flags).unwrap();
@@ -402,6 +453,77 @@ mod tests {
         })
         .unwrap();
         assert!(!off.telemetry);
+    }
+
+    #[test]
+    fn the_control_plane_is_the_local_default_unless_standalone() {
+        let load = |flags: Flags, file: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("edge.toml");
+            std::fs::write(&path, file).unwrap();
+            let flags = Flags {
+                server: ServerFlags {
+                    config: Some(path),
+                    ..flags.server.clone()
+                },
+                ..flags
+            };
+            EngineConfig::load(&flags).map(|c| c.control_url)
+        };
+        let default = Some(DEFAULT_CONTROL_URL.to_owned());
+        assert_eq!(load(Flags::default(), "").unwrap(), default);
+        let standalone = Flags {
+            standalone: true,
+            ..Flags::default()
+        };
+        assert_eq!(load(standalone.clone(), "").unwrap(), None);
+        assert_eq!(
+            load(standalone, "[control]\nurl = \"http://10.0.0.1:9090\"\n").unwrap(),
+            None,
+            "--standalone wins over the file"
+        );
+        assert_eq!(
+            load(Flags::default(), "[control]\nurl = \"\"\n").unwrap(),
+            None
+        );
+        let flag = Flags {
+            control_url: Some("http://10.0.0.1:9090/".into()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            load(flag, "[control]\nurl = \"\"\n").unwrap().as_deref(),
+            Some("http://10.0.0.1:9090"),
+            "the flag wins over the file"
+        );
+    }
+
+    #[test]
+    fn attached_on_a_public_address_needs_a_node_token_or_insecure() {
+        let public = |f: Flags| Flags {
+            server: ServerFlags {
+                host: Some("0.0.0.0".into()),
+                ..ServerFlags::default()
+            },
+            ..f
+        };
+        let err = EngineConfig::load(&public(Flags::default())).unwrap_err();
+        assert!(matches!(err, ConfigError::InsecureBind { .. }), "{err}");
+        for ok in [
+            Flags {
+                node_token: Some("n".into()),
+                ..Flags::default()
+            },
+            Flags {
+                insecure: true,
+                ..Flags::default()
+            },
+            Flags {
+                standalone: true,
+                ..Flags::default()
+            },
+        ] {
+            EngineConfig::load(&public(ok)).unwrap();
+        }
     }
 
     #[test]

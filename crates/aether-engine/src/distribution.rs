@@ -2,9 +2,10 @@
 //! reconciliation against the control plane's manifest (on notification, at
 //! start, periodically, and on a request for a name this edge does not hold
 //! yet). New modules are downloaded, verified against their sha256, stored
-//! in `func_dir` as `<sha256>.wasm` and compiled *before* the registry
-//! switches to them, so a request runs either the old version or the new
-//! one, complete.
+//! in `<data_dir>/modules` as `<sha256>.wasm` and compiled *before* the
+//! registry switches to them, so a request runs either the old version or
+//! the new one, complete. `func_dir` stays the operator's: its `<name>.wasm`
+//! files are served beside the managed functions.
 //!
 //! The last applied manifest is kept in `<data_dir>/manifest.json`, so a
 //! restarted edge serves its functions even while the control plane is down.
@@ -56,6 +57,8 @@ pub struct Settings {
     pub node_id: String,
     /// Where the last applied manifest is kept.
     pub data_dir: PathBuf,
+    /// Where downloaded modules are kept, as `<sha256>.wasm`.
+    pub blob_dir: PathBuf,
     /// Limits of a function whose manifest entry sets none.
     pub default_limits: Limits,
     /// The control plane's heartbeat timeout; heartbeats every third.
@@ -238,7 +241,10 @@ async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&Control
         {
             continue;
         }
-        let path = registry.func_dir().join(format!("{}.wasm", hash.to_hex()));
+        let path = dist
+            .settings
+            .blob_dir
+            .join(format!("{}.wasm", hash.to_hex()));
         match ensure_blob(&path, hash, entry, client).await {
             Ok(true) => {}
             Ok(false) => continue,
@@ -264,7 +270,7 @@ async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&Control
         tracing::info!(function = %entry.name, version = entry.version, sha256 = %hash, "function ready");
     }
     for gone in registry
-        .snapshot()
+        .managed()
         .into_iter()
         .filter(|e| !wanted.contains(&e.name))
     {
@@ -347,19 +353,16 @@ async fn precompile(dist: &Distribution, entry: &ManifestEntry, hash: ModuleHash
 fn remove_unreferenced_blobs(dist: &Distribution) {
     let registry = &dist.registry;
     let keep: HashSet<String> = registry
-        .snapshot()
+        .managed()
         .iter()
         .map(|e| format!("{}.wasm", e.hash.to_hex()))
         .collect();
-    let Ok(dir) = std::fs::read_dir(registry.func_dir()) else {
+    let Ok(dir) = std::fs::read_dir(&dist.settings.blob_dir) else {
         return;
     };
     for dirent in dir.flatten() {
         let name = dirent.file_name().to_string_lossy().into_owned();
-        let is_blob = name.len() == 64 + 5
-            && name.ends_with(".wasm")
-            && ModuleHash::from_hex(&name[..64]).is_some();
-        if is_blob && !keep.contains(&name) {
+        if is_blob_name(&name) && !keep.contains(&name) {
             match std::fs::remove_file(dirent.path()) {
                 Ok(()) => tracing::debug!(blob = %name, "removed unreferenced module"),
                 Err(e) => {
@@ -368,6 +371,28 @@ fn remove_unreferenced_blobs(dist: &Distribution) {
             }
         }
     }
+}
+
+/// True for `<sha256 hex>.wasm`, the name of a downloaded module.
+pub fn is_blob_name(name: &str) -> bool {
+    name.strip_suffix(".wasm")
+        .is_some_and(|hex| ModuleHash::from_hex(hex).is_some())
+}
+
+/// Moves the modules an older edge downloaded into `func_dir` (which it
+/// then owned) to `blob_dir`, so `func_dir` holds only the operator's files
+/// and an upgrade downloads nothing again. Blocking I/O, at start.
+pub fn adopt_old_blobs(func_dir: &Path, blob_dir: &Path) -> std::io::Result<usize> {
+    let mut moved = 0;
+    for dirent in std::fs::read_dir(func_dir)? {
+        let dirent = dirent?;
+        let name = dirent.file_name();
+        if name.to_str().is_some_and(is_blob_name) {
+            std::fs::rename(dirent.path(), blob_dir.join(&name))?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
 }
 
 /// Registers, then heartbeats every `node_timeout / 3`; retries with
@@ -400,7 +425,7 @@ pub async fn heartbeat_loop(dist: Arc<Distribution>, advertise_url: String) {
                     match e {
                         ControlError::Unauthorized { .. } => tracing::error!("{e}"),
                         _ => {
-                            tracing::warn!(error = %e, "heartbeat failed; serving the functions held, retrying")
+                            tracing::warn!(error = %e, "cannot reach the control plane; serving func_dir and the functions held, retrying (--standalone runs without one)")
                         }
                     }
                 }
@@ -422,7 +447,9 @@ pub async fn reconcile_loop(dist: Arc<Distribution>) {
         match reconcile(&dist).await {
             Ok(()) => failing = false,
             Err(e) => {
-                if !failing {
+                // An unreachable control plane is the heartbeat's to report
+                // (once); a reconcile failing while it answers is news.
+                if !failing && !matches!(e, ControlError::Unreachable { .. }) {
                     tracing::warn!(error = %e, "reconcile failed; serving the functions held");
                 }
                 failing = true;

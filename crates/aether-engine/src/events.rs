@@ -113,7 +113,12 @@ pub async fn report(sink: EventSink, mut rx: mpsc::Receiver<EventIn>, client: Co
             Err(e) => {
                 sink.count_dropped(batch.len());
                 if !failing {
-                    tracing::warn!(error = %e, "cannot report events; dropping them until the control plane answers");
+                    // Unreachable: the heartbeat has said so already.
+                    if matches!(e, crate::control::ControlError::Unreachable { .. }) {
+                        tracing::debug!(error = %e, "cannot report events; dropping them until the control plane answers");
+                    } else {
+                        tracing::warn!(error = %e, "cannot report events; dropping them until the control plane answers");
+                    }
                     failing = true;
                 }
             }

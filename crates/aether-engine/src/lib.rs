@@ -5,7 +5,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! let state = aether_engine::AppState::new(aether_engine::EngineConfig::default())?;
+//! let state = aether_engine::AppState::new(aether_engine::EngineConfig {
+//!     control_url: None, // standalone: serve ./functions only
+//!     ..aether_engine::EngineConfig::default()
+//! })?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! aether_engine::serve(listener, state, std::future::pending()).await?;
 //! # Ok(()) }

@@ -1,7 +1,10 @@
 //! The function registry of this edge: which names it serves and the
-//! sha256 of each one's module. In standalone mode it mirrors `func_dir`
-//! (`<name>.wasm`), rescanned periodically and on a request for an unknown
-//! name, so new and changed files are served without a restart.
+//! sha256 of each one's module. Two kinds of entries live side by side:
+//! *local* ones mirror `func_dir` (`<name>.wasm`, rescanned periodically
+//! and on a request for an unknown name, so new and changed files are
+//! served without a restart), *managed* ones come from the control plane
+//! (they carry a version). A managed function hides a local file of the
+//! same name; when it is deleted, the local file is served again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +54,14 @@ pub struct FunctionEntry {
     stamp: Option<FileStamp>,
 }
 
+impl FunctionEntry {
+    /// True for a function the control plane installed (not a file of
+    /// `func_dir`).
+    pub fn is_managed(&self) -> bool {
+        self.version.is_some()
+    }
+}
+
 /// A function as the control plane describes it, to install on this edge.
 #[derive(Debug, Clone)]
 pub struct ManagedFunction {
@@ -84,29 +95,20 @@ pub struct ScanReport {
 pub struct Registry {
     func_dir: PathBuf,
     default_limits: Limits,
-    managed: bool,
     functions: RwLock<HashMap<String, Arc<FunctionEntry>>>,
     stats: RwLock<HashMap<String, Arc<ExecutionStats>>>,
 }
 
 impl Registry {
-    /// A registry over `func_dir` (created if missing). `managed` means the
-    /// control plane decides what runs here: `func_dir` then holds blobs
-    /// named by sha256 and is not scanned for `<name>.wasm` files.
-    pub fn open(func_dir: &Path, default_limits: Limits, managed: bool) -> std::io::Result<Self> {
+    /// A registry over `func_dir` (created if missing).
+    pub fn open(func_dir: &Path, default_limits: Limits) -> std::io::Result<Self> {
         std::fs::create_dir_all(func_dir)?;
         Ok(Registry {
             func_dir: func_dir.to_owned(),
             default_limits,
-            managed,
             functions: RwLock::default(),
             stats: RwLock::default(),
         })
-    }
-
-    /// True when the control plane manages this edge's functions.
-    pub fn is_managed(&self) -> bool {
-        self.managed
     }
 
     fn stats_for(&self, name: &str) -> Arc<ExecutionStats> {
@@ -167,6 +169,15 @@ impl Registry {
         entry
     }
 
+    /// Every function the control plane installed.
+    pub fn managed(&self) -> Vec<Arc<FunctionEntry>> {
+        self.read()
+            .values()
+            .filter(|e| e.is_managed())
+            .cloned()
+            .collect()
+    }
+
     /// Removes a function; returns what was served.
     pub fn remove(&self, name: &str) -> Option<Arc<FunctionEntry>> {
         let removed = self.write().remove(name);
@@ -218,10 +229,12 @@ impl Registry {
     }
 
     /// Looks at `<func_dir>/<name>.wasm` now (blocking I/O). Returns the
-    /// entry if the file exists, updating the registry if it changed.
+    /// entry if the file exists, updating the registry if it changed; a
+    /// managed function of that name is returned as it is.
     pub fn refresh_one(&self, name: &str) -> std::io::Result<Option<Arc<FunctionEntry>>> {
-        if self.managed {
-            return Ok(self.get(name));
+        let existing = self.get(name);
+        if let Some(managed) = existing.as_ref().filter(|e| e.is_managed()) {
+            return Ok(Some(managed.clone()));
         }
         if validate_function_name(name).is_err() {
             return Ok(None);
@@ -231,13 +244,13 @@ impl Registry {
             Ok(meta) if meta.is_file() => meta,
             Ok(_) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.remove(name);
+                self.remove_local(name);
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
         let stamp = Some(FileStamp::of(&meta));
-        if let Some(existing) = self.get(name)
+        if let Some(existing) = existing
             && existing.stamp == stamp
         {
             return Ok(Some(existing));
@@ -254,17 +267,29 @@ impl Registry {
             stats: self.stats_for(name),
             stamp,
         });
-        self.write().insert(name.to_owned(), entry.clone());
+        let mut functions = self.write();
+        // A deploy may have installed the name since the look above.
+        if let Some(managed) = functions.get(name).filter(|e| e.is_managed()) {
+            return Ok(Some(managed.clone()));
+        }
+        functions.insert(name.to_owned(), entry.clone());
         Ok(Some(entry))
+    }
+
+    /// Removes `name` if it is a local function.
+    fn remove_local(&self, name: &str) {
+        let mut functions = self.write();
+        if functions.get(name).is_some_and(|e| !e.is_managed()) {
+            functions.remove(name);
+            drop(functions);
+            self.forget_stats(name);
+        }
     }
 
     /// Rescans `func_dir` (blocking I/O): adds new files, refreshes changed
     /// ones, drops deleted ones. Files whose stem is not a valid function
     /// name are skipped with a warning.
     pub fn scan(&self) -> std::io::Result<ScanReport> {
-        if self.managed {
-            return Ok(ScanReport::default());
-        }
         let (seen, mut report) = self.list_func_dir()?;
         self.drop_unseen(&seen, &mut report);
         Ok(report)
@@ -283,6 +308,10 @@ impl Registry {
             let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
                 continue;
             };
+            if self.get(name).is_some_and(|e| e.is_managed()) {
+                seen.push(name.to_owned());
+                continue;
+            }
             if let Err(e) = validate_function_name(name) {
                 tracing::warn!(path = %path.display(), error = %e, "skipping module with an invalid function name");
                 continue;
@@ -306,11 +335,12 @@ impl Registry {
 
     /// Second half of a scan: drops the functions whose file is gone.
     fn drop_unseen(&self, seen: &[String], report: &mut ScanReport) {
-        self.write().retain(|name, _| {
+        self.write().retain(|name, entry| {
             // Not in the listing, but a request's `refresh_one` may have
             // added it after `read_dir` ran: drop it only if its file is
             // really gone now.
-            let keep = seen.iter().any(|s| s == name)
+            let keep = entry.is_managed()
+                || seen.iter().any(|s| s == name)
                 || self.func_dir.join(format!("{name}.wasm")).is_file();
             if !keep {
                 report.removed.push(name.clone());
@@ -330,7 +360,7 @@ mod tests {
     #[test]
     fn scan_tracks_added_changed_and_removed_files() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path(), Limits::default(), false).unwrap();
+        let reg = Registry::open(dir.path(), Limits::default()).unwrap();
         std::fs::write(dir.path().join("a.wasm"), b"one").unwrap();
         std::fs::write(dir.path().join("Bad Name.wasm"), b"x").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
@@ -360,7 +390,7 @@ mod tests {
     #[test]
     fn a_scan_keeps_a_function_added_after_it_listed_the_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path(), Limits::default(), false).unwrap();
+        let reg = Registry::open(dir.path(), Limits::default()).unwrap();
         std::fs::write(dir.path().join("a.wasm"), b"one").unwrap();
         std::fs::write(dir.path().join("gone.wasm"), b"x").unwrap();
         assert!(reg.refresh_one("gone").unwrap().is_some());
@@ -379,7 +409,7 @@ mod tests {
     #[test]
     fn refresh_one_never_leaves_func_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(&dir.path().join("functions"), Limits::default(), false).unwrap();
+        let reg = Registry::open(&dir.path().join("functions"), Limits::default()).unwrap();
         std::fs::write(dir.path().join("secret.wasm"), b"x").unwrap();
         assert!(reg.refresh_one("../secret").unwrap().is_none());
         assert!(reg.refresh_one("secret").unwrap().is_none());

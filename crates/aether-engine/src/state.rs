@@ -66,26 +66,37 @@ impl AppState {
             config.data_dir.display()
         )))?;
         let managed = config.control_url.is_some();
+        let blob_dir = config.blob_dir();
         // Writes cut short by a crash leave `<file>.tmp` beside the file.
         let ours =
             |name: &str| name == crate::node_id::FILE || name == crate::distribution::MANIFEST_FILE;
-        let blob = |name: &str| {
-            name.strip_suffix(".wasm")
-                .is_some_and(|hex| aether_runtime::ModuleHash::from_hex(hex).is_some())
-        };
         let cleanup = || io("cannot remove temporary files".into());
         let mut leftovers =
             crate::durable::remove_leftovers(&config.data_dir, ours).map_err(cleanup())?;
+        let registry = Registry::open(&config.func_dir, config.limits).map_err(io(format!(
+            "cannot open function dir {}",
+            config.func_dir.display()
+        )))?;
         if managed {
+            std::fs::create_dir_all(&blob_dir).map_err(io(format!(
+                "cannot create module dir {}",
+                blob_dir.display()
+            )))?;
+            let is_blob = crate::distribution::is_blob_name;
+            leftovers += crate::durable::remove_leftovers(&blob_dir, is_blob).map_err(cleanup())?;
             leftovers +=
-                crate::durable::remove_leftovers(&config.func_dir, blob).map_err(cleanup())?;
+                crate::durable::remove_leftovers(&config.func_dir, is_blob).map_err(cleanup())?;
+            let adopted =
+                crate::distribution::adopt_old_blobs(&config.func_dir, &blob_dir).map_err(io(
+                    format!("cannot move downloaded modules to {}", blob_dir.display()),
+                ))?;
+            if adopted > 0 {
+                tracing::info!(adopted, dir = %blob_dir.display(), "moved downloaded modules out of the function dir");
+            }
         }
         if leftovers > 0 {
             tracing::info!(leftovers, "removed temporary files of writes cut short");
         }
-        let registry = Registry::open(&config.func_dir, config.limits, managed).map_err(io(
-            format!("cannot open function dir {}", config.func_dir.display()),
-        ))?;
         let node_id = match &config.node_id {
             Some(id) => id.clone(),
             None => crate::node_id::load_or_create(&config.data_dir)
@@ -107,6 +118,7 @@ impl AppState {
                 let settings = Settings {
                     node_id: node_id.clone(),
                     data_dir: config.data_dir.clone(),
+                    blob_dir,
                     default_limits: config.limits,
                     node_timeout: config.node_timeout,
                     reconcile_interval: config.reconcile_interval,

@@ -195,11 +195,12 @@ fn dockerfiles_build_run_and_configure_the_right_binary() {
 
         let mut env = dockerfile_env(&instrs);
         assert_eq!(env.get("AETHER_HOST").map(String::as_str), Some("0.0.0.0"));
+        // 0.0.0.0 needs tokens, which the operator passes at run time: both
+        // for the control plane, the node token for an edge attached to one.
         if binary == Binary::Control {
-            // 0.0.0.0 needs both tokens, which the operator passes at run time.
             env.insert("AETHER_ADMIN_TOKEN".into(), "a".into());
-            env.insert("AETHER_NODE_TOKEN".into(), "n".into());
         }
+        env.insert("AETHER_NODE_TOKEN".into(), "n".into());
         let port = binary.load(&env);
         assert_eq!(port, binary.default_port(), "{file}");
         assert_eq!(one(&instrs, "EXPOSE"), port.to_string(), "{file}");

@@ -156,3 +156,76 @@ async fn a_function_not_yet_pulled_is_served_on_demand_not_404() -> anyhow::Resu
     );
     Ok(())
 }
+
+/// The original quick start starts the edge before (or without) the
+/// control plane: it serves its `func_dir` at once, says once that it
+/// cannot reach the control plane, registers when one appears, and then
+/// serves managed functions beside its local files. A managed function
+/// hides a local file of the same name until it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_serves_func_dir_while_no_control_plane_answers_then_registers()
+-> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let edge_dir = root.path().join("edge");
+    let print = |text: &str| wat::parse_str(aether_fixtures::print_wat(text)).expect("valid wat");
+    std::fs::create_dir_all(edge_dir.join("functions"))?;
+    std::fs::write(edge_dir.join("functions/local.wasm"), print("from a file"))?;
+    std::fs::write(edge_dir.join("functions/both.wasm"), print("file version"))?;
+    let control_port = free_port();
+    let control_url = format!("http://127.0.0.1:{control_port}");
+    let edge = start_edge(&edge_dir, free_port(), &control_url, &EdgeOptions::quiet()).await?;
+
+    assert!(serves(&edge.url, "local", json!(null), "from a file").await);
+    // Several retries pass (backoff from 250 ms); one line says why.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = edge.log_text();
+    let complaints: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert_eq!(complaints.len(), 1, "one clear line, got: {complaints:#?}");
+    assert!(
+        complaints[0].contains("cannot reach the control plane")
+            && complaints[0].contains(&control_url),
+        "{}",
+        complaints[0]
+    );
+
+    let control = start_control(&root.path().join("control"), control_port, "30s").await?;
+    eventually(Duration::from_secs(10), "the edge registers", || async {
+        let (_, nodes) = admin(Method::GET, format!("{}/api/nodes", control.url), None)
+            .await
+            .unwrap_or_default();
+        nodes
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n["status"] == "online"))
+    })
+    .await?;
+    deploy(&control.url, "managed", &print("from the control plane")).await?;
+    assert!(serves(&edge.url, "managed", json!(null), "from the control plane").await);
+    assert!(serves(&edge.url, "local", json!(null), "from a file").await);
+
+    deploy(&control.url, "both", &print("deployed version")).await?;
+    eventually(Duration::from_secs(10), "the deploy hides the file", || {
+        serves(&edge.url, "both", json!(null), "deployed version")
+    })
+    .await?;
+    let (status, _) = admin(
+        Method::DELETE,
+        format!("{}/api/functions/both", control.url),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200);
+    eventually(Duration::from_secs(10), "the file is served again", || {
+        serves(&edge.url, "both", json!(null), "file version")
+    })
+    .await?;
+    // Downloaded modules live in the data dir, not among the operator's files.
+    let files: Vec<String> = std::fs::read_dir(edge_dir.join("functions"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(std::fs::read_dir(edge_dir.join("data/modules"))?.count() >= 1);
+    Ok(())
+}

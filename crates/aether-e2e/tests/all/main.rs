@@ -3,3 +3,4 @@
 
 mod distribution;
 mod faults;
+mod original;

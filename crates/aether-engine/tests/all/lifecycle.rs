@@ -130,29 +130,40 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
 }
 
 /// A crash between writing and renaming the node id, the saved manifest or
-/// a downloaded module left `<file>.tmp` files that nothing removed.
+/// a downloaded module left `<file>.tmp` files that nothing removed. And
+/// modules an older edge downloaded into `func_dir` move to the data dir.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_files_of_writes_cut_short_are_removed_at_start() {
     let root = tempfile::tempdir().unwrap();
     let (data, functions) = (root.path().join("data"), root.path().join("functions"));
-    std::fs::create_dir_all(&data).unwrap();
+    let modules = data.join("modules");
+    std::fs::create_dir_all(&modules).unwrap();
     std::fs::create_dir_all(&functions).unwrap();
-    let blob_tmp = functions.join(format!("{}.wasm.tmp", "ab".repeat(32)));
+    let blob = format!("{}.wasm", "ab".repeat(32));
     let mine = [
         data.join("node_id.tmp"),
         data.join("manifest.json.tmp"),
-        blob_tmp,
+        modules.join(format!("{blob}.tmp")),
+        // Where an older edge downloaded them.
+        functions.join(format!("{blob}.tmp")),
     ];
     let not_mine = [data.join("notes.tmp"), functions.join("draft.wasm.tmp")];
     for f in mine.iter().chain(&not_mine) {
         std::fs::write(f, b"half").unwrap();
     }
+    let old_blob = format!("{}.wasm", "cd".repeat(32));
+    std::fs::write(functions.join(&old_blob), b"downloaded by an older edge").unwrap();
     let edge = TestEdge::start_in(root.path(), |c| {
-        // Managed: func_dir holds downloaded modules (a control plane
-        // that is not there: the edge keeps retrying in the background).
+        // Attached to a control plane that is not there: the edge keeps
+        // retrying in the background.
         c.control_url = Some("http://127.0.0.1:9".into());
     })
     .await;
+    assert!(!functions.join(&old_blob).exists());
+    assert_eq!(
+        std::fs::read(modules.join(&old_blob)).unwrap(),
+        b"downloaded by an older edge"
+    );
     for f in &mine {
         assert!(!f.exists(), "{} left", f.display());
     }

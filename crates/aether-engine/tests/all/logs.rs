@@ -43,6 +43,7 @@ async fn start_json_engine(
         funcs.display().to_string(),
         "--data-dir".into(),
         dir.join("data").display().to_string(),
+        "--standalone".into(),
     ];
     let envs = [
         ("AETHER_LOG_FORMAT", "json".to_owned()),

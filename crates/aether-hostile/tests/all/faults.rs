@@ -254,6 +254,7 @@ fn an_artifact_path_that_is_not_a_directory_is_a_clear_start_error() {
     let config = aether_engine::EngineConfig {
         func_dir: dir.path().join("functions"),
         data_dir: dir.path().join("data"),
+        control_url: None,
         ..aether_engine::EngineConfig::default()
     };
     let err = aether_engine::AppState::new(config).err().expect("refused");
