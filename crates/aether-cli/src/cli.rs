@@ -37,6 +37,10 @@ pub struct GlobalArgs {
     /// Admin bearer token of the control plane.
     #[arg(long, global = true, env = "AETHER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Extra CA certificate(s) (PEM) to trust for `https://` servers,
+    /// beside the system's roots.
+    #[arg(long, global = true, env = "AETHER_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// Config file [default: ~/.config/aether/config.toml].
     #[arg(long, global = true, env = "AETHER_CLI_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

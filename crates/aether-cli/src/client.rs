@@ -66,9 +66,15 @@ pub struct Client {
 
 impl Client {
     /// A client of `server` at `base` (no trailing `/`), sending `token` as
-    /// a bearer token when given.
-    pub fn new(server: Server, base: &str, token: Option<String>) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder()
+    /// a bearer token when given, trusting the system's roots and
+    /// `ca_cert` for `https://`.
+    pub fn new(
+        server: Server,
+        base: &str,
+        token: Option<String>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> anyhow::Result<Client> {
+        let http = aether_http::tls::client_builder(ca_cert)?
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("aether-cli/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -134,6 +140,13 @@ impl Client {
 
     fn transport_error(&self, e: &reqwest::Error) -> anyhow::Error {
         let cause = root_cause(e);
+        if cause.contains("certificate") {
+            return anyhow::anyhow!(
+                "cannot reach {} at {}: TLS failed ({cause}); if it uses a private CA, pass --ca-cert FILE or set AETHER_CA_CERT",
+                self.server.describe(),
+                self.base
+            );
+        }
         if e.is_connect() || e.is_timeout() {
             let hint = match self.server {
                 Server::Control => {

@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub edge_url: Option<String>,
     /// Admin bearer token.
     pub token: Option<String>,
+    /// Extra CA (PEM) for `https://` servers.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The effective endpoints and token.
@@ -34,6 +36,8 @@ pub struct Endpoints {
     pub edge_url: String,
     /// Admin bearer token, if any.
     pub token: Option<String>,
+    /// Extra CA (PEM) for `https://` servers, if any.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Endpoints {
@@ -57,6 +61,7 @@ impl Endpoints {
             control_url: check_url("control plane URL", &control_url)?,
             edge_url: check_url("edge URL", &edge_url)?,
             token: non_empty(&global.token).or(non_empty(&file.token)),
+            ca_cert: global.ca_cert.clone().or(file.ca_cert),
         })
     }
 }
@@ -81,8 +86,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     })
 }
 
-/// Accepts `http://` (and, with the `tls` feature, `https://`) URLs and
-/// drops a trailing `/`.
+/// Accepts `http://` and `https://` URLs and drops a trailing `/`.
 fn check_url(what: &str, url: &str) -> anyhow::Result<String> {
     let url = url.trim().trim_end_matches('/');
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -92,11 +96,7 @@ fn check_url(what: &str, url: &str) -> anyhow::Result<String> {
         bail!("invalid {what} {url:?}: expected http://HOST:PORT");
     }
     match scheme {
-        "http" => {}
-        "https" if cfg!(feature = "tls") => {}
-        "https" => bail!(
-            "invalid {what} {url:?}: this build of aether has no TLS support; rebuild with `--features tls`, or use http://"
-        ),
+        "http" | "https" => {}
         _ => bail!("invalid {what} {url:?}: expected http://HOST:PORT"),
     }
     Ok(url.to_owned())

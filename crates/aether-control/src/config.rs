@@ -115,6 +115,12 @@ pub struct ServerSection {
     pub host: Option<String>,
     /// Listen port.
     pub port: Option<u16>,
+    /// Serve HTTPS with this PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Extra CA (PEM) trusted when notifying `https://` edges.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `[database]`
@@ -202,6 +208,10 @@ pub struct Config {
     pub node_token: Option<Secret>,
     /// Allow a non-loopback address without tokens.
     pub insecure: bool,
+    /// Serve HTTPS with these files (plain HTTP without).
+    pub tls: Option<aether_http::tls::TlsFiles>,
+    /// Extra CA trusted when notifying `https://` edges.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -221,6 +231,8 @@ impl Default for Config {
             admin_token: None,
             node_token: None,
             insecure: false,
+            tls: None,
+            ca_cert: None,
         }
     }
 }
@@ -294,7 +306,12 @@ impl Config {
             &file.limits.max_function_memory,
         )?
         .unwrap_or(defaults.max_function_memory);
+        let tls = cli
+            .server
+            .tls_files(file.server.tls_cert.clone(), file.server.tls_key.clone())?;
         Ok(Config {
+            tls,
+            ca_cert: cli.server.ca_cert.clone().or(file.server.ca_cert),
             host: cli
                 .server
                 .host
@@ -407,7 +424,8 @@ impl Config {
             "disabled (loopback only)"
         };
         format!(
-            "listen={}:{} db={} blob_dir={} node_timeout={} max_module_size={} max_function_timeout={} max_function_memory={} event_retention={} auth={}",
+            "listen={}://{}:{} db={} blob_dir={} node_timeout={} max_module_size={} max_function_timeout={} max_function_memory={} event_retention={} auth={}",
+            if self.tls.is_some() { "https" } else { "http" },
             self.host,
             self.port,
             self.db_path.display(),

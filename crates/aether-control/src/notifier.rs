@@ -12,16 +12,11 @@ use crate::state::AppState;
 /// How long one notification may take before it is abandoned.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Runs until the change channel closes (the state is dropped).
-pub async fn run(state: AppState) {
+/// Runs until the change channel closes (the state is dropped), calling
+/// edges with `client` (its timeout [`NOTIFY_TIMEOUT`], trusting the
+/// configured CA).
+pub async fn run(state: AppState, client: reqwest::Client) {
     let mut changes = state.subscribe();
-    let client = match reqwest::Client::builder().timeout(NOTIFY_TIMEOUT).build() {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the notification client; edges rely on periodic reconciles");
-            return;
-        }
-    };
     loop {
         match changes.recv().await {
             Ok(_) | Err(RecvError::Lagged(_)) => {}

@@ -29,6 +29,12 @@ pub enum ServeError {
     /// The server failed while running.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The TLS certificate, key or CA could not be used.
+    #[error(transparent)]
+    Tls(#[from] aether_http::tls::TlsError),
+    /// The notification client could not be built.
+    #[error("cannot build the notification client: {0}")]
+    Client(#[from] reqwest::Error),
     /// The blocking task opening the store panicked.
     #[error("opening the store failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -54,11 +60,21 @@ pub fn open_store(config: &Config) -> Result<RedbStore, StoreError> {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    tls: Option<aether_http::tls::ServerTls>,
+    notify_client: reqwest::Client,
 }
 
 impl Server {
-    /// Opens the store and binds the listener.
+    /// Loads the TLS files, opens the store and binds the listener.
     pub async fn bind(config: &Config) -> Result<Self, ServeError> {
+        let tls = config
+            .tls
+            .clone()
+            .map(aether_http::tls::ServerTls::load)
+            .transpose()?;
+        let notify_client = aether_http::tls::client_builder(config.ca_cert.as_deref())?
+            .timeout(crate::notifier::NOTIFY_TIMEOUT)
+            .build()?;
         let store_config = config.clone();
         let store = tokio::task::spawn_blocking(move || open_store(&store_config)).await??;
         let state = AppState::new(Arc::new(store), config);
@@ -66,7 +82,12 @@ impl Server {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
-        Ok(Server { listener, state })
+        Ok(Server {
+            listener,
+            state,
+            tls,
+            notify_client,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -90,14 +111,14 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let state = self.state.clone();
-        let notifier = tokio::spawn(crate::notifier::run(self.state.clone()));
+        let notifier = tokio::spawn(crate::notifier::run(self.state.clone(), self.notify_client));
         let upkeep = tokio::spawn(self.state.metrics().upkeep());
         let retention = tokio::spawn(crate::retention::run(self.state.clone()));
         let result = aether_http::serve(
             self.listener,
             app(self.state),
             shutdown,
-            aether_http::ServeOptions::new(BODY_READ_TIMEOUT),
+            aether_http::ServeOptions::new(BODY_READ_TIMEOUT).with_tls(self.tls),
         )
         .await
         .map_err(ServeError::Serve);

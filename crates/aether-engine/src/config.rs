@@ -78,6 +78,8 @@ pub struct ControlSection {
     pub node_timeout: Option<String>,
     /// Periodic reconcile against the manifest, e.g. `"10s"`.
     pub reconcile_interval: Option<String>,
+    /// Extra CA (PEM) trusted for an `https://` control plane.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `[server]` table.
@@ -88,6 +90,10 @@ pub struct ServerSection {
     pub host: Option<String>,
     /// Port to bind.
     pub port: Option<u16>,
+    /// Serve HTTPS with this PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Metrics and request ids (`GET /metrics`, `x-request-id`); on unless
     /// `false`.
     pub telemetry: Option<bool>,
@@ -234,6 +240,10 @@ pub struct EngineConfig {
     pub control_url: Option<String>,
     /// Allow a non-loopback address without a node token.
     pub insecure: bool,
+    /// Serve HTTPS with these files (plain HTTP without).
+    pub tls: Option<aether_http::tls::TlsFiles>,
+    /// Extra CA trusted for an `https://` control plane.
+    pub ca_cert: Option<PathBuf>,
     /// Node token for edge↔control traffic.
     pub node_token: Option<Secret>,
     /// URL the control plane uses to reach this edge.
@@ -263,6 +273,8 @@ impl Default for EngineConfig {
             telemetry: true,
             control_url: Some(DEFAULT_CONTROL_URL.to_owned()),
             insecure: false,
+            tls: None,
+            ca_cert: None,
             node_token: None,
             advertise_url: None,
             node_timeout: DEFAULT_NODE_TIMEOUT,
@@ -322,6 +334,10 @@ impl EngineConfig {
             Some(url) => Some(url.trim().trim_end_matches('/').to_owned()),
         };
         cfg.insecure = flags.insecure;
+        cfg.tls = flags
+            .server
+            .tls_files(file.server.tls_cert.clone(), file.server.tls_key.clone())?;
+        cfg.ca_cert = flags.server.ca_cert.clone().or(ctl.ca_cert.clone());
         cfg.node_token = pick(&flags.node_token, &ctl.node_token).and_then(Secret::new);
         cfg.advertise_url = pick(&flags.advertise_url, &ctl.advertise_url);
         if let Some(t) = layers::duration("node_timeout", &flags.node_timeout, &ctl.node_timeout)? {

@@ -13,13 +13,14 @@ const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// Why a call to the control plane failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    /// Not reachable, or the connection broke.
-    #[error("control plane {url} unreachable: {source}")]
+    /// Not reachable, the connection broke, or TLS failed (the reason
+    /// names the certificate problem).
+    #[error("control plane {url} unreachable: {reason}")]
     Unreachable {
         /// The URL called.
         url: String,
-        /// The transport error.
-        source: reqwest::Error,
+        /// The transport error with its causes.
+        reason: String,
     },
     /// The node token was refused.
     #[error(
@@ -58,12 +59,17 @@ pub struct ControlClient {
 }
 
 impl ControlClient {
-    /// A client of the control plane at `base` (no trailing slash).
-    pub fn new(base: &str, token: Option<aether_http::Secret>) -> Result<Self, reqwest::Error> {
+    /// A client of the control plane at `base` (no trailing slash),
+    /// trusting the system's roots and `ca_cert` for `https://`.
+    pub fn new(
+        base: &str,
+        token: Option<aether_http::Secret>,
+        ca_cert: Option<&std::path::Path>,
+    ) -> Result<Self, crate::state::StartError> {
         Ok(ControlClient {
             base: base.trim_end_matches('/').to_owned(),
             token,
-            http: reqwest::Client::builder()
+            http: aether_http::tls::client_builder(ca_cert)?
                 .connect_timeout(Duration::from_secs(2))
                 .build()?,
         })
@@ -96,13 +102,10 @@ impl ControlClient {
         path: &str,
     ) -> Result<reqwest::Response, ControlError> {
         let url = format!("{}{path}", self.base);
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ControlError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let resp = req.send().await.map_err(|e| ControlError::Unreachable {
+            url: url.clone(),
+            reason: aether_http::tls::error_chain(&e),
+        })?;
         let status = resp.status().as_u16();
         if status == 401 {
             return Err(ControlError::Unauthorized { url });
@@ -139,12 +142,10 @@ impl ControlClient {
         let path = format!("/api/functions/{name}/wasm?version={version}");
         let req = self.request(reqwest::Method::GET, &path, DOWNLOAD_TIMEOUT);
         let resp = self.send(req, &path).await?;
-        resp.bytes()
-            .await
-            .map_err(|source| ControlError::Unreachable {
-                url: format!("{}{path}", self.base),
-                source,
-            })
+        resp.bytes().await.map_err(|e| ControlError::Unreachable {
+            url: format!("{}{path}", self.base),
+            reason: aether_http::tls::error_chain(&e),
+        })
     }
 
     /// `POST /callback` with a batch of events.

@@ -38,7 +38,8 @@ async fn run(flags: aether_engine::Flags) -> anyhow::Result<()> {
         max_concurrency = config.max_concurrency,
         max_queue = config.max_queue,
         max_input = config.max_input,
-        "aether-engine listening on http://{local}"
+        "aether-engine listening on {}://{local}",
+        if config.tls.is_some() { "https" } else { "http" }
     );
     tracing::info!(sandbox = %state.runtime().summary(), "sandbox settings");
     aether_engine::serve(listener, state, aether_http::shutdown::signal()).await?;

@@ -111,7 +111,7 @@ pub async fn serve(
         listener,
         app(state.clone()),
         shutdown,
-        aether_http::ServeOptions::new(BODY_READ_TIMEOUT),
+        aether_http::ServeOptions::new(BODY_READ_TIMEOUT).with_tls(state.tls().cloned()),
     )
     .await;
     // Heartbeats stop before the control plane hears `node_stopping`, so
@@ -141,7 +141,12 @@ fn advertise_url(state: &AppState, local: std::net::SocketAddr) -> String {
     } else {
         local.ip()
     };
-    format!("http://{}", std::net::SocketAddr::new(ip, local.port()))
+    let scheme = if state.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}", std::net::SocketAddr::new(ip, local.port()))
 }
 
 /// One scan of `func_dir` (on a blocking thread); logs and returns the

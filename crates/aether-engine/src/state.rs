@@ -33,6 +33,7 @@ struct Inner {
     event_rx: std::sync::Mutex<Option<mpsc::Receiver<EventIn>>>,
     metrics: Option<Arc<EdgeMetrics>>,
     node_token: Option<aether_http::auth::Token>,
+    tls: Option<aether_http::tls::ServerTls>,
 }
 
 /// The edge could not start.
@@ -44,6 +45,9 @@ pub enum StartError {
     /// The control-plane client could not be built.
     #[error("cannot set up the control-plane client: {0}")]
     Control(#[from] reqwest::Error),
+    /// The TLS certificate, key or CA could not be used.
+    #[error(transparent)]
+    Tls(#[from] aether_http::tls::TlsError),
     /// A directory could not be created or read.
     #[error("{what}: {source}")]
     Io {
@@ -60,6 +64,11 @@ impl AppState {
     /// it: no metrics, request ids or request spans).
     pub fn new(config: EngineConfig) -> Result<Self, StartError> {
         let telemetry = config.telemetry;
+        let tls = config
+            .tls
+            .clone()
+            .map(aether_http::tls::ServerTls::load)
+            .transpose()?;
         let io = |what: String| move |source| StartError::Io { what, source };
         std::fs::create_dir_all(&config.data_dir).map_err(io(format!(
             "cannot create data dir {}",
@@ -107,7 +116,8 @@ impl AppState {
         let metrics = telemetry.then(|| Arc::new(EdgeMetrics::new()));
         let (distribution, events, event_rx) = match &config.control_url {
             Some(url) => {
-                let client = ControlClient::new(url, config.node_token.clone())?;
+                let client =
+                    ControlClient::new(url, config.node_token.clone(), config.ca_cert.as_deref())?;
                 let (events, rx) = EventSink::channel(&node_id);
                 let parts = Parts {
                     registry: registry.clone(),
@@ -145,7 +155,13 @@ impl AppState {
             node_id,
             started: Instant::now(),
             metrics,
+            tls,
         })))
+    }
+
+    /// The certificate this edge serves HTTPS with, if any.
+    pub fn tls(&self) -> Option<&aether_http::tls::ServerTls> {
+        self.0.tls.as_ref()
     }
 
     /// The wasm runtime.

@@ -4,6 +4,8 @@
 //! (so the lowest crates, `aether-runtime`, can use it too) except for the
 //! optional `prometheus` feature.
 
+#[cfg(feature = "pki")]
+pub mod pki;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 

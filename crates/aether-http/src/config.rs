@@ -169,6 +169,38 @@ pub struct ServerFlags {
     /// Log format: `text` or `json` (one object per line).
     #[arg(long, env = "AETHER_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::logging::LogFormat,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key);
+    /// reloaded when the file changes.
+    #[arg(long, env = "AETHER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM).
+    #[arg(long, env = "AETHER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra CA certificate(s) (PEM) to trust for `https://` calls this
+    /// server makes, beside the system's roots.
+    #[arg(long, env = "AETHER_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl ServerFlags {
+    /// The certificate and key to serve HTTPS with: flags win over the
+    /// file's `[server] tls_cert` / `tls_key`; both or neither.
+    pub fn tls_files(
+        &self,
+        file_cert: Option<PathBuf>,
+        file_key: Option<PathBuf>,
+    ) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        let cert = self.tls_cert.clone().or(file_cert);
+        let key = self.tls_key.clone().or(file_key);
+        match (cert, key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles { cert, key })),
+            (None, None) => Ok(None),
+            _ => Err(ConfigError::invalid(
+                "tls",
+                "set both tls_cert and tls_key (--tls-cert, --tls-key), or neither",
+            )),
+        }
+    }
 }
 
 /// A token that never appears in `Debug` output or logs.

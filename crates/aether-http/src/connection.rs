@@ -7,7 +7,10 @@
 //! plane's module uploads large). At most [`ServeOptions::max_connections`]
 //! connections are open at once; beyond that, new ones wait in the
 //! kernel's listen backlog until one closes, so memory and file
-//! descriptors stay bounded however many clients connect.
+//! descriptors stay bounded however many clients connect. With
+//! [`ServeOptions::tls`] every connection is HTTPS: the handshake runs in
+//! the connection's own task, within [`HANDSHAKE_TIMEOUT`], and the
+//! certificate files are watched for renewals.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,11 +24,13 @@ use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tower::ServiceExt as _;
+
+use crate::tls::ServerTls;
 
 /// Time hyper allows for a request's headers, counted from the moment the
 /// connection is ready for a request, so it is also the idle keep-alive
@@ -42,25 +47,40 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// then `accept` fails and the loop backs off (logged).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
+/// Time a client has to complete its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often reaching the connection limit is logged at most.
 const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Limits of [`serve`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits of [`serve`], and its TLS.
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Time from the end of a request's headers to the end of its body.
     pub body_timeout: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Serve HTTPS with this certificate (plain HTTP without).
+    pub tls: Option<ServerTls>,
+    /// How often the certificate files are looked at for a renewal.
+    pub tls_reload_interval: Duration,
 }
 
 impl ServeOptions {
-    /// `body_timeout` with the default connection limit.
+    /// `body_timeout` with the default connection limit, plain HTTP.
     pub fn new(body_timeout: Duration) -> Self {
         ServeOptions {
             body_timeout,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls: None,
+            tls_reload_interval: crate::tls::DEFAULT_RELOAD_INTERVAL,
         }
+    }
+
+    /// The same, over HTTPS when `tls` is given.
+    pub fn with_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
@@ -87,6 +107,10 @@ where
     let mut shutdown = pin!(shutdown);
     let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let mut limit_logged: Option<Instant> = None;
+    let reloader = options
+        .tls
+        .clone()
+        .map(|tls| tokio::spawn(tls.watch(options.tls_reload_interval)));
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -120,28 +144,52 @@ where
             },
             () = &mut shutdown => break,
         };
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
-        let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            Connection {
-                service: service.clone(),
-                body_timeout,
-            },
-        );
-        let conn = graceful.watch(conn);
+        let connection = Connection {
+            service: service.clone(),
+            body_timeout,
+        };
+        let watcher = graceful.watcher();
+        let tls = options.tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let Some(tls) = tls else {
+                return serve_io(stream, connection, watcher).await;
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
+                Ok(Ok(stream)) => serve_io(stream, connection, watcher).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
             }
         });
     }
     drop(listener);
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves HTTP/1 requests on one connection (plain or TLS) until it
+/// closes or a graceful shutdown ends it.
+async fn serve_io<I, S>(io: I, connection: Connection<S>, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(TokioIo::new(io), connection);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// The request body took longer than its deadline.

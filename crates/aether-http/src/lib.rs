@@ -17,7 +17,9 @@
 //! - [`metrics`]: the service's own Prometheus exporter and its upkeep;
 //! - [`logging`]: the binaries' tracing subscriber (text or JSON lines,
 //!   filter from `RUST_LOG`);
-//! - [`shutdown`]: the signal that stops a server.
+//! - [`shutdown`]: the signal that stops a server;
+//! - [`tls`]: HTTPS for the servers (certificates reloaded on renewal) and
+//!   the clients (system roots plus an optional CA).
 
 pub mod auth;
 pub mod config;
@@ -29,6 +31,7 @@ pub mod logging;
 pub mod metrics;
 pub mod request_id;
 pub mod shutdown;
+pub mod tls;
 
 pub use config::{ConfigError, Secret};
 pub use connection::{ServeOptions, serve};

@@ -57,8 +57,8 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
             let _ = stopped.await;
         },
         ServeOptions {
-            body_timeout: Duration::from_secs(5),
             max_connections: 2,
+            ..ServeOptions::new(Duration::from_secs(5))
         },
     ));
     tokio::task::spawn_blocking(move || {

@@ -26,7 +26,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let endpoints = Endpoints::resolve(&global)?;
             // The edge's /execute needs no admin token; sending it would
             // leak it to every edge, so it is left out.
-            let edge = Client::new(Server::Edge, &endpoints.edge_url, None)?;
+            let edge = Client::new(
+                Server::Edge,
+                &endpoints.edge_url,
+                None,
+                endpoints.ca_cert.as_deref(),
+            )?;
             invoke::run(args, &edge, global.json).await
         }
         Command::Functions(args) => {
@@ -49,6 +54,7 @@ fn control(endpoints: &Endpoints) -> anyhow::Result<Client> {
         Server::Control,
         &endpoints.control_url,
         endpoints.token.clone(),
+        endpoints.ca_cert.as_deref(),
     )
 }
 
