@@ -31,7 +31,8 @@ pub use control::{TestControl, control_config, with_tokens};
 pub use edge::TestEdge;
 pub use process::{
     EdgeOptions, Process, bin_dir, control_args, deploy_until_served, start_cluster, start_control,
-    start_edge, start_standalone_edge, start_standalone_edge_env, start_standalone_edge_with,
+    start_control_https, start_edge, start_standalone_edge, start_standalone_edge_env,
+    start_standalone_edge_with,
 };
 pub use stack::TestStack;
 
@@ -57,7 +58,11 @@ pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
 /// Polls `GET {url}/health` every 20 ms until it answers 2xx; an error
 /// after 20 s.
 pub async fn wait_healthy(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    wait_healthy_with(url, &reqwest::Client::new()).await
+}
+
+/// [`wait_healthy`] through `client` (e.g. one that trusts a test CA).
+pub async fn wait_healthy_with(url: &str, client: &reqwest::Client) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(r) = client.get(format!("{url}/health")).send().await

@@ -158,6 +158,34 @@ impl Process {
         log: PathBuf,
         port: u16,
     ) -> anyhow::Result<Self> {
+        let url = format!("http://127.0.0.1:{port}");
+        Self::spawn(bin, args, envs, log, url, reqwest::Client::new()).await
+    }
+
+    /// [`Process::start`] for a server that speaks HTTPS (its `args` name
+    /// its certificate) with a certificate issued by the CA in `ca` (PEM);
+    /// its URL is `https://127.0.0.1:{port}`.
+    pub async fn start_https(
+        bin: &Path,
+        args: &[String],
+        envs: &[(&str, String)],
+        log: PathBuf,
+        port: u16,
+        ca: &Path,
+    ) -> anyhow::Result<Self> {
+        let url = format!("https://127.0.0.1:{port}");
+        let client = aether_http::tls::client_builder(Some(ca))?.build()?;
+        Self::spawn(bin, args, envs, log, url, client).await
+    }
+
+    async fn spawn(
+        bin: &Path,
+        args: &[String],
+        envs: &[(&str, String)],
+        log: PathBuf,
+        url: String,
+        probe: reqwest::Client,
+    ) -> anyhow::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -178,10 +206,12 @@ impl Process {
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let process = Process {
             child: Some(child),
-            url: format!("http://127.0.0.1:{port}"),
+            url,
             log,
         };
-        process.wait_healthy().await?;
+        crate::wait_healthy_with(&process.url, &probe)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}; log:\n{}", process.log_text()))?;
         Ok(process)
     }
 
@@ -239,12 +269,39 @@ pub fn control_args(dir: &Path, port: u16) -> anyhow::Result<Vec<String>> {
 pub async fn start_control(dir: &Path, port: u16, node_timeout: &str) -> anyhow::Result<Process> {
     let mut args = control_args(dir, port)?;
     args.extend(["--node-timeout".into(), node_timeout.into()]);
-    let envs = [
+    let bin = bin_dir().join("aether-control");
+    Process::start(
+        &bin,
+        &args,
+        &control_tokens(),
+        dir.join("control.log"),
+        port,
+    )
+    .await
+}
+
+/// The test tokens, as a control plane's environment.
+fn control_tokens() -> [(&'static str, String); 2] {
+    [
         ("AETHER_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
         ("AETHER_NODE_TOKEN", NODE_TOKEN.to_owned()),
-    ];
+    ]
+}
+
+/// [`start_control`] serving HTTPS: `extra_args` name its certificate
+/// (`--tls-cert`, `--tls-key`; `--ca-cert` for the edges it notifies), and
+/// `ca` is the CA (PEM) that issued it.
+pub async fn start_control_https(
+    dir: &Path,
+    port: u16,
+    extra_args: &[String],
+    ca: &Path,
+) -> anyhow::Result<Process> {
+    let mut args = control_args(dir, port)?;
+    args.extend(extra_args.iter().cloned());
     let bin = bin_dir().join("aether-control");
-    Process::start(&bin, &args, &envs, dir.join("control.log"), port).await
+    let log = dir.join("control.log");
+    Process::start_https(&bin, &args, &control_tokens(), log, port, ca).await
 }
 
 /// Options of a test edge.
@@ -257,6 +314,11 @@ pub struct EdgeOptions<'a> {
     pub reconcile_interval: &'a str,
     /// Advertised URL override (to make notifications fail on purpose).
     pub advertise_url: Option<String>,
+    /// More flags (e.g. `--tls-cert`).
+    pub extra_args: Vec<String>,
+    /// The edge serves HTTPS with a certificate from this CA (PEM): its
+    /// URL is `https://` and readiness is probed trusting it.
+    pub https_ca: Option<PathBuf>,
 }
 
 impl EdgeOptions<'_> {
@@ -278,6 +340,8 @@ impl Default for EdgeOptions<'_> {
             node_timeout: "2s",
             reconcile_interval: "1s",
             advertise_url: None,
+            extra_args: Vec::new(),
+            https_ca: None,
         }
     }
 }
@@ -316,9 +380,14 @@ pub async fn start_edge(
         args.push("--advertise-url".into());
         args.push(url.clone());
     }
+    args.extend(opts.extra_args.iter().cloned());
     let envs = [("AETHER_NODE_TOKEN", opts.token.to_owned())];
     let bin = bin_dir().join("aether-engine");
-    Process::start(&bin, &args, &envs, dir.join("edge.log"), port).await
+    let log = dir.join("edge.log");
+    match &opts.https_ca {
+        Some(ca) => Process::start_https(&bin, &args, &envs, log, port, ca).await,
+        None => Process::start(&bin, &args, &envs, log, port).await,
+    }
 }
 
 /// A control plane and `edges` edges attached to it, under `dir`. Heartbeat

@@ -11,6 +11,7 @@ mod invoke;
 mod new;
 mod observe;
 mod packaging;
+mod tls;
 mod up;
 
 use std::io::Write as _;
