@@ -63,10 +63,34 @@ pub enum Command {
     /// List functions, or show, remove or roll back one.
     #[command(alias = "fn")]
     Functions(FunctionsArgs),
-    /// List the edge nodes known to the control plane.
-    Nodes,
+    /// List the edge nodes known to the control plane, or remove one.
+    Nodes(NodesArgs),
     /// Show events reported by the edges (oldest first).
     Events(EventsArgs),
+}
+
+/// `aether nodes [remove ID]`
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    /// Without one: list.
+    #[command(subcommand)]
+    pub action: Option<NodesAction>,
+}
+
+/// `aether nodes <action>`
+#[derive(Debug, Subcommand)]
+pub enum NodesAction {
+    /// List the nodes with their status.
+    #[command(alias = "ls")]
+    List,
+    /// Forget a node and revoke its credential: its calls get 401 and it
+    /// is no longer notified. It must join again (new credential) to
+    /// come back.
+    #[command(alias = "rm")]
+    Remove {
+        /// The node's id (`aether nodes` lists them).
+        id: String,
+    },
 }
 
 /// `aether up`

@@ -57,7 +57,7 @@ async fn serve(dir: &Path) -> anyhow::Result<(String, Arc<RedbStore>)> {
         &config.db_path,
         &config.blob_dir,
     ))?);
-    let state = AppState::new(store.clone(), &config);
+    let state = AppState::new(store.clone(), &config).expect("state over the store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {

@@ -73,10 +73,13 @@ pub struct Cli {
     /// Number of events kept.
     #[arg(long, env = "AETHER_EVENT_RETENTION")]
     pub event_retention: Option<u64>,
-    /// Admin bearer token (prefer the environment variable to the flag).
+    /// Admin bearer token(s), comma-separated: all are valid (rotation).
+    /// Prefer the environment variable to the flag; to change them without
+    /// a restart, put them in the config file and send SIGHUP.
     #[arg(long, env = "AETHER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Node bearer token (prefer the environment variable to the flag).
+    /// Join token: what an edge presents once to get its own credential
+    /// (prefer the environment variable to the flag).
     #[arg(long, env = "AETHER_NODE_TOKEN", hide_env_values = true)]
     pub node_token: Option<String>,
     /// Allow listening on a non-loopback address without tokens.
@@ -175,7 +178,9 @@ pub struct EventsSection {
 pub struct AuthSection {
     /// Admin bearer token.
     pub admin_token: Option<String>,
-    /// Node bearer token.
+    /// More admin bearer tokens, all valid (rotation).
+    pub admin_tokens: Vec<String>,
+    /// Join token of the edges.
     pub node_token: Option<String>,
 }
 
@@ -202,9 +207,9 @@ pub struct Config {
     pub max_function_memory: u64,
     /// Number of events kept.
     pub event_retention: u64,
-    /// Admin bearer token.
-    pub admin_token: Option<Secret>,
-    /// Node bearer token.
+    /// Admin bearer tokens; any of them opens the management API.
+    pub admin_tokens: Vec<Secret>,
+    /// Join token of the edges.
     pub node_token: Option<Secret>,
     /// Allow a non-loopback address without tokens.
     pub insecure: bool,
@@ -228,7 +233,7 @@ impl Default for Config {
             max_function_timeout: DEFAULT_MAX_FUNCTION_TIMEOUT,
             max_function_memory: DEFAULT_MAX_FUNCTION_MEMORY,
             event_retention: DEFAULT_EVENT_RETENTION,
-            admin_token: None,
+            admin_tokens: Vec::new(),
             node_token: None,
             insecure: false,
             tls: None,
@@ -239,6 +244,24 @@ impl Default for Config {
 
 /// What to set instead of `--insecure` on a non-loopback address.
 const TOKENS_REMEDY: &str = "set AETHER_ADMIN_TOKEN and AETHER_NODE_TOKEN";
+
+/// The admin tokens: the flag or variable (comma-separated) if set, else
+/// the file's `admin_token` and `admin_tokens`; blanks dropped.
+fn admin_tokens(flag: Option<&str>, file: &AuthSection) -> Vec<Secret> {
+    let listed: Vec<String> = match flag.filter(|f| !f.trim().is_empty()) {
+        Some(list) => list.split(',').map(str::to_owned).collect(),
+        None => file
+            .admin_token
+            .iter()
+            .chain(&file.admin_tokens)
+            .cloned()
+            .collect(),
+    };
+    listed
+        .into_iter()
+        .filter_map(|t| Secret::new(t.trim()))
+        .collect()
+}
 
 /// `blobs` next to the database file.
 pub fn default_blob_dir(db_path: &Path) -> PathBuf {
@@ -334,11 +357,7 @@ impl Config {
                 .event_retention
                 .or(file.events.retention)
                 .unwrap_or(defaults.event_retention),
-            admin_token: cli
-                .admin_token
-                .clone()
-                .or(file.auth.admin_token)
-                .and_then(Secret::new),
+            admin_tokens: admin_tokens(cli.admin_token.as_deref(), &file.auth),
             node_token: cli
                 .node_token
                 .clone()
@@ -350,12 +369,12 @@ impl Config {
 
     /// Whether bearer tokens are required.
     pub fn auth_enabled(&self) -> bool {
-        self.admin_token.is_some() || self.node_token.is_some()
+        !self.admin_tokens.is_empty() || self.node_token.is_some()
     }
 
     /// Checks the values together.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.admin_token.is_some() != self.node_token.is_some() {
+        if self.admin_tokens.is_empty() == self.node_token.is_some() {
             return Err(ConfigError::invalid(
                 "tokens",
                 "set both the admin token and the node token (AETHER_ADMIN_TOKEN, AETHER_NODE_TOKEN), or neither",
@@ -544,7 +563,7 @@ mod tests {
     #[test]
     fn one_token_alone_is_refused_and_empty_tokens_mean_none() {
         let config = Config {
-            admin_token: Secret::new("x"),
+            admin_tokens: Secret::new("x").into_iter().collect(),
             ..Config::default()
         };
         let err = config.validate().unwrap_err();
@@ -559,7 +578,7 @@ mod tests {
     #[test]
     fn summary_and_debug_never_show_tokens() {
         let config = Config {
-            admin_token: Secret::new("topsecret-admin"),
+            admin_tokens: Secret::new("topsecret-admin").into_iter().collect(),
             node_token: Secret::new("topsecret-node"),
             ..Config::default()
         };

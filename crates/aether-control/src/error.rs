@@ -11,7 +11,10 @@ pub fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::InvalidName(e) => ApiError::invalid_request(e.to_string()),
         StoreError::FunctionNotFound { name } => ApiError::function_not_found(&name),
-        StoreError::VersionNotFound { .. } => ApiError::new(ErrorCode::NotFound, e.to_string()),
+        StoreError::VersionNotFound { .. } | StoreError::NodeNotFound { .. } => {
+            ApiError::new(ErrorCode::NotFound, e.to_string())
+        }
+        StoreError::NodeExists { .. } => ApiError::new(ErrorCode::Conflict, e.to_string()),
         other => ApiError::internal("accessing the store", other),
     }
 }

@@ -15,8 +15,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli).context("invalid configuration")?;
     let server = Server::bind(&config).await?;
     log_startup(&config, server.local_addr()?);
+    let reload = tokio::spawn(reload_tokens_on_sighup(cli, server.state().auth().clone()));
     server.run(aether_http::shutdown::signal()).await?;
+    reload.abort();
     Ok(())
+}
+
+/// On SIGHUP, reads the configuration again (file, variables, flags) and
+/// replaces the admin tokens and the join token: rotation without a
+/// restart. Nothing else is reloaded; a configuration that does not load
+/// keeps the current tokens.
+async fn reload_tokens_on_sighup(cli: Cli, auth: aether_control::auth::Auth) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; tokens reload only on restart");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match Config::load(&cli) {
+            Ok(config) => {
+                auth.set_tokens(&config.admin_tokens, config.node_token.as_ref());
+                tracing::info!(
+                    admin_tokens = config.admin_tokens.len(),
+                    "SIGHUP: tokens reloaded"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP: the configuration does not load; tokens unchanged")
+            }
+        }
+    }
 }
 
 #[tokio::main]

@@ -1,5 +1,6 @@
 //! Edge notification: after a deploy, rollback or delete is durable, every
-//! online edge is told to reconcile (`POST {edge}/notify`, node token).
+//! online edge is told to reconcile (`POST {edge}/notify`, with the notify
+//! secret that edge got when it joined).
 //! Best effort by design: an edge that misses a notification converges at
 //! its next periodic reconcile.
 
@@ -48,7 +49,11 @@ async fn notify_online_edges(state: &AppState, client: &reqwest::Client) {
             continue;
         }
         let mut request = client.post(format!("{}/notify", node.url.trim_end_matches('/')));
-        if let Some(token) = state.node_token() {
+        // A joined edge takes its own secret; one registered without
+        // credentials (authentication off) takes the shared token, if any.
+        if let Some(secret) = &node.notify_secret {
+            request = request.bearer_auth(secret);
+        } else if let Some(token) = state.node_token() {
             request = request.bearer_auth(token.expose_str());
         }
         tokio::spawn(async move {
@@ -60,7 +65,8 @@ async fn notify_online_edges(state: &AppState, client: &reqwest::Client) {
                     tracing::warn!(node = %node.node_id, status = %resp.status(), "edge refused the notification; it will converge at its next reconcile")
                 }
                 Err(e) => {
-                    tracing::warn!(node = %node.node_id, error = %e, "cannot notify edge; it will converge at its next reconcile")
+                    let error = aether_http::tls::error_chain(&e);
+                    tracing::warn!(node = %node.node_id, %error, "cannot notify edge; it will converge at its next reconcile")
                 }
             }
         });

@@ -77,7 +77,7 @@ impl Server {
             .build()?;
         let store_config = config.clone();
         let store = tokio::task::spawn_blocking(move || open_store(&store_config)).await??;
-        let state = AppState::new(Arc::new(store), config);
+        let state = AppState::new(Arc::new(store), config)?;
         let addr = aether_http::config::listen_addr(&config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await

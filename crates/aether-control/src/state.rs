@@ -110,21 +110,25 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over a store with the settings and tokens of `config`.
-    pub fn new(store: Arc<dyn Store>, config: &Config) -> Self {
+    /// Reads the stored nodes' credentials (a small blocking read, at
+    /// start).
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> Result<Self, StoreError> {
         let (changes, _) = broadcast::channel(CHANGE_CHANNEL_CAPACITY);
-        AppState {
+        let auth = Auth::new(&config.admin_tokens, config.node_token.as_ref());
+        auth.load_nodes(&store.nodes()?);
+        Ok(AppState {
             inner: Arc::new(Inner {
                 store,
                 store_operations: Arc::default(),
                 settings: Settings::from(config),
-                auth: Auth::new(config.admin_token.as_ref(), config.node_token.as_ref()),
+                auth,
                 changes,
                 metrics: Arc::new(ControlMetrics::new()),
                 stats: StatsBook::default(),
                 node_token: config.node_token.clone(),
                 started: Instant::now(),
             }),
-        }
+        })
     }
 
     /// The store.

@@ -29,7 +29,7 @@ pub fn control_config(dir: &Path) -> Config {
 /// The same configuration with both tokens set ([`ADMIN_TOKEN`],
 /// [`NODE_TOKEN`]).
 pub fn with_tokens(mut config: Config) -> Config {
-    config.admin_token = Secret::new(ADMIN_TOKEN);
+    config.admin_tokens = Secret::new(ADMIN_TOKEN).into_iter().collect();
     config.node_token = Secret::new(NODE_TOKEN);
     config
 }
@@ -93,8 +93,8 @@ impl TestControl {
             state,
             client: crate::client_with_timeout(CLIENT_TIMEOUT),
             admin: config
-                .admin_token
-                .as_ref()
+                .admin_tokens
+                .first()
                 .map(|t| t.expose_str().to_owned()),
             dir: config
                 .db_path

@@ -272,10 +272,12 @@ pub async fn notify(
             "this edge runs standalone (no control plane configured)",
         ));
     };
-    if let Some(expected) = state.node_token() {
+    // Its own notify secret once joined; before that (or without
+    // credentials on the control plane) the node token, if configured.
+    if let Some(expected) = dist.notify_token().or_else(|| state.node_token().cloned()) {
         let given = aether_http::auth::bearer_token(&headers)?;
         if !expected.matches(given) {
-            return Err(ApiError::unauthorized("wrong node token"));
+            return Err(ApiError::unauthorized("wrong notify secret"));
         }
     }
     dist.wake();

@@ -15,15 +15,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aether_http::auth::Token;
 use aether_proto::control::{
-    CompileFailed, FunctionLoaded, FunctionRemoved, FunctionStatsReport, Manifest, ManifestEntry,
-    RegisterRequest,
+    CompileFailed, FunctionLoaded, FunctionRemoved, FunctionStatsReport, JoinRequest, Manifest,
+    ManifestEntry, RegisterRequest,
 };
 use aether_runtime::{Limits, ModuleHash, Runtime};
 use tokio::sync::{Mutex, Notify};
 
-use crate::control::{ControlClient, ControlError};
+use crate::control::{CallAuth, ControlClient, ControlError};
 use crate::events::EventSink;
+use crate::identity::Identity;
 use crate::metrics::EdgeMetrics;
 use crate::registry::{ManagedFunction, Registry};
 
@@ -48,6 +50,10 @@ pub struct Distribution {
     metrics: Option<Arc<EdgeMetrics>>,
     events: EventSink,
     settings: Settings,
+    /// What the control plane must present to `/notify`: this edge's
+    /// notify secret once joined (or the shared node token with a control
+    /// plane older than per-edge credentials).
+    notify: std::sync::RwLock<Option<Token>>,
 }
 
 /// What distribution needs of the edge's configuration.
@@ -110,7 +116,26 @@ impl Distribution {
             metrics: parts.metrics,
             events: parts.events,
             settings,
+            notify: std::sync::RwLock::new(None),
         }
+    }
+
+    /// What the control plane must present to `/notify`, once known.
+    pub fn notify_token(&self) -> Option<Token> {
+        self.notify
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// From now on calls carry `identity`'s credential and `/notify`
+    /// wants its notify secret.
+    fn adopt(&self, identity: Identity) {
+        *self
+            .notify
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(identity.notify);
+        self.client.set_auth(CallAuth::Bearer(identity.credential));
     }
 
     /// The control-plane client.
@@ -152,6 +177,10 @@ async fn reconcile_locked(
 /// completed (its result is fresh); otherwise waits until
 /// [`ON_DEMAND_MIN_INTERVAL`] has passed since the last one finished.
 pub async fn reconcile_on_demand(dist: &Distribution) {
+    // Not joined yet: a request does not wait for that.
+    if !dist.client.is_ready() {
+        return;
+    }
     let arrival = Instant::now();
     let mut last = dist.last.lock().await;
     if let Some(previous) = *last {
@@ -395,10 +424,102 @@ pub fn adopt_old_blobs(func_dir: &Path, blob_dir: &Path) -> std::io::Result<usiz
     Ok(moved)
 }
 
+/// The one line an edge logs while its control plane does not answer.
+fn say_unreachable(e: &ControlError) {
+    tracing::warn!(error = %e, "cannot reach the control plane; serving func_dir and the functions held, retrying (--standalone runs without one)");
+}
+
+/// Settles which token this edge's calls carry, before any of them goes
+/// out: its kept credential; or, with a join token, a new credential from
+/// `POST /api/nodes/join` (kept in the data dir, mode 0600); or none. A
+/// control plane older than per-edge credentials (404 on the join) gets
+/// the shared node token, as before. Retries (with backoff) while the
+/// control plane is unreachable or refuses.
+pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
+    let client = &dist.client;
+    let Some(join_token) = client.join_token().cloned() else {
+        return;
+    };
+    let (data_dir, node_id) = (&dist.settings.data_dir, &dist.settings.node_id);
+    match Identity::load(data_dir, node_id) {
+        Ok(Some(identity)) => return dist.adopt(identity),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, file = %crate::identity::path(data_dir).display(), "cannot read the kept credential; joining again")
+        }
+    }
+    let interval = (dist.settings.node_timeout / 3).max(Duration::from_millis(100));
+    let mut backoff = MIN_BACKOFF;
+    let mut last_failure: Option<String> = None;
+    let request = JoinRequest {
+        node_id: node_id.clone(),
+        url: advertise_url.to_owned(),
+    };
+    loop {
+        let failure = match client.join(&request).await {
+            Ok(joined) => {
+                let path = crate::identity::path(data_dir);
+                match Identity::save(data_dir, &joined) {
+                    Ok(identity) => {
+                        tracing::info!(node_id = %joined.node_id, file = %path.display(), "joined the control plane; this edge's credential is kept (mode 0600)");
+                        dist.adopt(identity);
+                    }
+                    Err(e) => {
+                        // Joined, but a restart will not find the
+                        // credential: this run uses it from memory.
+                        tracing::error!(error = %e, file = %path.display(), "cannot keep this edge's credential; after a restart an operator must remove node {node_id} (aether nodes remove) before it can join again");
+                        if let Some(token) = aether_http::Secret::new(joined.notify_secret.clone())
+                            && let Some(credential) = aether_http::Secret::new(joined.credential)
+                        {
+                            *dist
+                                .notify
+                                .write()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                Some(Token::new(&token));
+                            client.set_auth(CallAuth::Bearer(credential));
+                        }
+                    }
+                }
+                return;
+            }
+            Err(ControlError::Status { status: 404, .. }) => {
+                tracing::warn!(
+                    "the control plane predates per-edge credentials; every call carries the shared node token"
+                );
+                *dist
+                    .notify
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(Token::new(&join_token));
+                client.set_auth(CallAuth::Bearer(join_token));
+                return;
+            }
+            Err(e) => e,
+        };
+        let kind = std::mem::discriminant(&failure);
+        let text = format!("{kind:?}");
+        if last_failure.as_deref() != Some(text.as_str()) {
+            match &failure {
+                ControlError::Unreachable { .. } => say_unreachable(&failure),
+                ControlError::Status { status: 409, .. } => {
+                    tracing::error!(error = %failure, "node id {node_id} has joined with another credential; remove it (aether nodes remove {node_id}) or start this edge with another --node-id")
+                }
+                _ => tracing::error!(error = %failure, "cannot join the control plane; retrying"),
+            }
+            last_failure = Some(text);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(interval);
+    }
+}
+
 /// Registers, then heartbeats every `node_timeout / 3`; retries with
 /// backoff while the control plane is unreachable, and reconciles when it
 /// answers again (it may have restarted or missed changes).
 pub async fn heartbeat_loop(dist: Arc<Distribution>, advertise_url: String) {
+    establish_identity(&dist, &advertise_url).await;
+    // What the control plane holds may have changed while joining.
+    dist.wake();
     let interval = (dist.settings.node_timeout / 3).max(Duration::from_millis(100));
     let mut backoff = MIN_BACKOFF;
     let mut healthy: Option<bool> = None;
@@ -424,9 +545,7 @@ pub async fn heartbeat_loop(dist: Arc<Distribution>, advertise_url: String) {
                 if healthy != Some(false) || matches!(e, ControlError::Unauthorized { .. }) {
                     match e {
                         ControlError::Unauthorized { .. } => tracing::error!("{e}"),
-                        _ => {
-                            tracing::warn!(error = %e, "cannot reach the control plane; serving func_dir and the functions held, retrying (--standalone runs without one)")
-                        }
+                        _ => say_unreachable(&e),
                     }
                 }
                 healthy = Some(false);

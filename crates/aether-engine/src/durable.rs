@@ -12,8 +12,24 @@ const TMP: &str = "tmp";
 /// Writes `bytes` to `path`: a temporary file beside it, fsynced, renamed
 /// over `path`, then the directory fsynced so the rename survives a crash.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_mode(path, bytes, 0o644)
+}
+
+/// [`write`] for a secret: the file is readable by its owner only (0600)
+/// from the moment it exists.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_mode(path, bytes, 0o600)
+}
+
+fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = tmp_path(path);
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

@@ -22,6 +22,7 @@ pub mod durable;
 pub mod events;
 pub mod executor;
 pub mod histogram;
+pub mod identity;
 pub mod input;
 pub mod loader;
 pub mod metrics;

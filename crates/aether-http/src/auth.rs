@@ -41,6 +41,14 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token([u8; 32]);
 
+/// A new random secret: 32 bytes from the operating system's CSPRNG, as
+/// 64 hex characters.
+pub fn new_secret() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Token(***)")
@@ -51,6 +59,23 @@ impl Token {
     /// The digest of `secret`.
     pub fn new(secret: &Secret) -> Self {
         Token(Sha256::digest(secret.expose()).into())
+    }
+
+    /// The digest as hex, to store instead of the secret.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A token from a digest stored with [`Token::to_hex`].
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut digest = [0u8; 32];
+        for (i, byte) in digest.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Token(digest))
     }
 
     /// Whether `presented` is this token, in constant time.

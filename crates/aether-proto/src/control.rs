@@ -126,6 +126,47 @@ pub struct RegisterRequest {
     pub functions: BTreeMap<String, u64>,
 }
 
+/// Body of `POST /api/nodes/join`: an edge presenting the join token asks
+/// for its own credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The id the edge will have.
+    pub node_id: String,
+    /// Base URL where the edge serves `/execute`.
+    pub url: String,
+}
+
+/// Answer to a join: the edge's credentials, shown once and never again
+/// (the control plane keeps only a hash of `credential`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    /// The id the credential speaks for.
+    pub node_id: String,
+    /// Bearer token of this edge's calls to the control plane.
+    pub credential: String,
+    /// Bearer token the control plane presents to this edge's `/notify`.
+    pub notify_secret: String,
+}
+
+impl std::fmt::Debug for JoinResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinResponse")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answer to `DELETE /api/nodes/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRemoved {
+    /// The node forgotten; its credential no longer opens anything.
+    pub node_id: String,
+}
+
+impl EventReport for NodeRemoved {
+    const EVENT: &'static str = "node_removed";
+}
+
 /// Online, offline or stopped: from the time since the last heartbeat and
 /// whether the edge said it was stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,9 @@ pub enum ErrorCode {
     InvalidRequest,
     /// Missing or wrong bearer token.
     Unauthorized,
+    /// A valid credential that does not allow this (e.g. an edge speaking
+    /// for another node).
+    Forbidden,
     /// No function with that name.
     FunctionNotFound,
     /// Any other unknown route or resource.
@@ -40,9 +43,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (`ALL[c as usize] == c`).
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::FunctionNotFound,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -63,6 +67,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => 400,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::FunctionNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
@@ -83,6 +88,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::FunctionNotFound => "function_not_found",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",

@@ -32,7 +32,7 @@ use crate::blob::BlobDir;
 use crate::error::StoreError;
 use crate::record::{
     DeployOutcome, DeploySpec, EventQuery, EventRecord, FunctionRecord, GcReport, NewEvent,
-    NodeHeartbeat, NodeRecord, VersionRecord, now_ms, sha256_hex,
+    NodeHeartbeat, NodeJoin, NodeRecord, VersionRecord, now_ms, sha256_hex,
 };
 
 /// Default number of events kept: enough for days of per-function stats
@@ -489,9 +489,13 @@ impl Store for RedbStore {
         let record = {
             let mut nodes = txn.open_table(NODES)?;
             let now = now_ms();
-            let registered_at_ms = match nodes.get(heartbeat.node_id.as_str())? {
-                Some(v) => decode::<NodeRecord>("nodes", v.value())?.registered_at_ms,
-                None => now,
+            let known = match nodes.get(heartbeat.node_id.as_str())? {
+                Some(v) => Some(decode::<NodeRecord>("nodes", v.value())?),
+                None => None,
+            };
+            let (registered_at_ms, credential_sha256, notify_secret) = match known {
+                Some(k) => (k.registered_at_ms, k.credential_sha256, k.notify_secret),
+                None => (now, None, None),
             };
             let record = NodeRecord {
                 node_id: heartbeat.node_id,
@@ -500,12 +504,65 @@ impl Store for RedbStore {
                 last_seen_ms: now,
                 functions: heartbeat.functions,
                 stopped_at_ms: None,
+                credential_sha256,
+                notify_secret,
             };
             nodes.insert(record.node_id.as_str(), encode(&record).as_slice())?;
             record
         };
         txn.commit()?;
         Ok(record)
+    }
+
+    fn join_node(&self, join: NodeJoin) -> Result<NodeRecord, StoreError> {
+        let txn = self.db.begin_write()?;
+        let record = {
+            let mut nodes = txn.open_table(NODES)?;
+            let known = match nodes.get(join.node_id.as_str())? {
+                Some(v) => Some(decode::<NodeRecord>("nodes", v.value())?),
+                None => None,
+            };
+            if known
+                .as_ref()
+                .is_some_and(|k| k.credential_sha256.is_some())
+            {
+                return Err(StoreError::NodeExists {
+                    node_id: join.node_id,
+                });
+            }
+            let now = now_ms();
+            let record = NodeRecord {
+                registered_at_ms: known.as_ref().map_or(now, |k| k.registered_at_ms),
+                functions: known.map(|k| k.functions).unwrap_or_default(),
+                node_id: join.node_id,
+                url: join.url,
+                last_seen_ms: now,
+                stopped_at_ms: None,
+                credential_sha256: Some(join.credential_sha256),
+                notify_secret: Some(join.notify_secret),
+            };
+            nodes.insert(record.node_id.as_str(), encode(&record).as_slice())?;
+            record
+        };
+        txn.commit()?;
+        Ok(record)
+    }
+
+    fn remove_node(&self, node_id: &str) -> Result<NodeRecord, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut nodes = txn.open_table(NODES)?;
+            match nodes.remove(node_id)? {
+                Some(v) => decode::<NodeRecord>("nodes", v.value())?,
+                None => {
+                    return Err(StoreError::NodeNotFound {
+                        node_id: node_id.to_owned(),
+                    });
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(removed)
     }
 
     fn mark_node_stopped(&self, node_id: &str) -> Result<bool, StoreError> {
@@ -801,6 +858,53 @@ mod tests {
         // Ids keep increasing across a reopen.
         let more = store.append_events(vec![event("x", None)]).unwrap();
         assert_eq!(more[0].id, 2);
+    }
+
+    #[test]
+    fn a_node_joins_once_keeps_its_credential_through_heartbeats_and_is_removed() {
+        let f = Fixture::new();
+        let store = f.open();
+        let join = NodeJoin {
+            node_id: "n".into(),
+            url: "http://a".into(),
+            credential_sha256: "ab".repeat(32),
+            notify_secret: "s".into(),
+        };
+        // Registered before credentials existed: it may still join.
+        store
+            .upsert_node(NodeHeartbeat {
+                node_id: "n".into(),
+                url: "http://a".into(),
+                functions: BTreeMap::new(),
+            })
+            .unwrap();
+        store.join_node(join.clone()).unwrap();
+        let again = store.join_node(NodeJoin {
+            credential_sha256: "cd".repeat(32),
+            ..join.clone()
+        });
+        assert!(
+            matches!(again, Err(StoreError::NodeExists { .. })),
+            "{again:?}"
+        );
+        let beat = store
+            .upsert_node(NodeHeartbeat {
+                node_id: "n".into(),
+                url: "http://b".into(),
+                functions: BTreeMap::new(),
+            })
+            .unwrap();
+        assert_eq!(beat.credential_sha256.as_deref(), Some(&*"ab".repeat(32)));
+        assert_eq!(beat.notify_secret.as_deref(), Some("s"));
+        drop(store);
+        let store = f.open();
+        assert_eq!(store.remove_node("n").unwrap().node_id, "n");
+        assert!(store.nodes().unwrap().is_empty());
+        assert!(matches!(
+            store.remove_node("n"),
+            Err(StoreError::NodeNotFound { .. })
+        ));
+        store.join_node(join).unwrap();
     }
 
     #[test]

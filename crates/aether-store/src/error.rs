@@ -24,6 +24,18 @@ pub enum StoreError {
         /// The version asked for.
         version: u64,
     },
+    /// A node with that id has joined already (it holds a credential).
+    #[error("node {node_id} has joined already; remove it first (aether nodes remove {node_id})")]
+    NodeExists {
+        /// The id asked for.
+        node_id: String,
+    },
+    /// No node with that id.
+    #[error("node {node_id} not found")]
+    NodeNotFound {
+        /// The id asked for.
+        node_id: String,
+    },
     /// A blob referenced by metadata is not on disk.
     #[error("blob {sha256} is missing")]
     BlobMissing {

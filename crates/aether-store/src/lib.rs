@@ -19,7 +19,7 @@ pub use embedded::{DEFAULT_EVENT_RETENTION, RedbStore, StoreOptions};
 pub use error::StoreError;
 pub use record::{
     DeployOutcome, DeploySpec, EventQuery, EventRecord, FunctionRecord, GcReport, NewEvent,
-    NodeHeartbeat, NodeRecord, VersionRecord, now_ms, sha256_hex,
+    NodeHeartbeat, NodeJoin, NodeRecord, VersionRecord, now_ms, sha256_hex,
 };
 
 /// Everything the control plane persists.
@@ -67,8 +67,18 @@ pub trait Store: Send + Sync + 'static {
     /// commit).
     fn collect_garbage(&self) -> Result<GcReport, StoreError>;
 
-    /// Registers an edge node, or records a heartbeat of a known one.
+    /// Registers an edge node, or records a heartbeat of a known one (its
+    /// credential, if any, is kept).
     fn upsert_node(&self, heartbeat: NodeHeartbeat) -> Result<NodeRecord, StoreError>;
+
+    /// Gives a node its credential: a new node, or a known one that has
+    /// none yet (registered before credentials existed).
+    /// [`StoreError::NodeExists`] when it has one already.
+    fn join_node(&self, join: NodeJoin) -> Result<NodeRecord, StoreError>;
+
+    /// Forgets a node and its credential; [`StoreError::NodeNotFound`]
+    /// when unknown.
+    fn remove_node(&self, node_id: &str) -> Result<NodeRecord, StoreError>;
 
     /// Records that a known node said it is stopping; `false` when the
     /// node is unknown. Its next registration clears this.

@@ -109,6 +109,28 @@ pub struct NodeRecord {
     /// the Unix epoch; cleared by its next registration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at_ms: Option<u64>,
+    /// Its own credential, once it joined: sha256 (hex) of the secret
+    /// part; the secret itself is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_sha256: Option<String>,
+    /// The secret the control plane presents to this edge's `/notify`
+    /// (kept as it is: the control plane must send it; it only lets its
+    /// holder make that one edge reconcile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_secret: Option<String>,
+}
+
+/// An edge joining with the join token: its identity from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeJoin {
+    /// The id it asks for.
+    pub node_id: String,
+    /// Base URL of the edge.
+    pub url: String,
+    /// sha256 (hex) of its new credential's secret.
+    pub credential_sha256: String,
+    /// Secret for the control plane's calls to its `/notify`.
+    pub notify_secret: String,
 }
 
 /// An event to append to the log.

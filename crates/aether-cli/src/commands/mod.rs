@@ -38,9 +38,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let control = control(&Endpoints::resolve(&global)?)?;
             functions::run(args, &control, global.json).await
         }
-        Command::Nodes => {
+        Command::Nodes(args) => {
             let control = control(&Endpoints::resolve(&global)?)?;
-            nodes::run(&control, global.json).await
+            nodes::run(args, &control, global.json).await
         }
         Command::Events(args) => {
             let control = control(&Endpoints::resolve(&global)?)?;

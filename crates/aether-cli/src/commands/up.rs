@@ -52,7 +52,7 @@ pub async fn run(args: UpArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         port: args.control_port,
         db_path: dir.join("control").join("control.db"),
         blob_dir: dir.join("control").join("blobs"),
-        admin_token,
+        admin_tokens: admin_token.into_iter().collect(),
         node_token: node_token.clone(),
         ..aether_control::Config::default()
     };

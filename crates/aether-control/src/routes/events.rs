@@ -1,9 +1,9 @@
 //! The event log: `POST /callback` from edges and `GET /api/events`.
 
-use axum::Json;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use aether_proto::validate_function_name;
 use aether_store::{EventQuery, NewEvent};
 
 use super::{MAX_EVENTS_PER_CALLBACK, parse_json};
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::wire::stored_event;
 
@@ -27,8 +28,10 @@ pub const MAX_EVENTS_LIMIT: usize = 1000;
 /// Longest event kind.
 pub const MAX_EVENT_KIND_LEN: usize = 64;
 
-/// Validates an incoming event and extracts its node and function.
-fn new_event(e: EventIn) -> Result<NewEvent, ApiError> {
+/// Validates an incoming event and extracts its node and function; an
+/// event sent with a node credential belongs to that node, whatever its
+/// `node_id` field says.
+fn new_event(e: EventIn, caller: &Caller) -> Result<NewEvent, ApiError> {
     let kind_ok = !e.event.is_empty()
         && e.event.len() <= MAX_EVENT_KIND_LEN
         && e.event
@@ -45,11 +48,21 @@ fn new_event(e: EventIn) -> Result<NewEvent, ApiError> {
     if let Some(name) = &function {
         validate_function_name(name).map_err(|err| ApiError::invalid_request(err.to_string()))?;
     }
+    let node_id = match caller {
+        Caller::Node(id) => Some(id.clone()),
+        _ => string_field("node_id"),
+    };
+    let mut data = e.data;
+    if let (Caller::Node(id), Some(fields)) = (caller, data.as_object_mut())
+        && fields.contains_key("node_id")
+    {
+        fields.insert("node_id".into(), serde_json::Value::String(id.clone()));
+    }
     Ok(NewEvent {
-        node_id: string_field("node_id"),
+        node_id,
         function,
         event: e.event,
-        data: e.data,
+        data,
     })
 }
 
@@ -57,6 +70,7 @@ fn new_event(e: EventIn) -> Result<NewEvent, ApiError> {
 /// `{"events": [...]}` → 202.
 pub async fn callback(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<impl Serialize>), ApiError> {
@@ -70,7 +84,7 @@ pub async fn callback(
     }
     let events = events
         .into_iter()
-        .map(new_event)
+        .map(|e| new_event(e, &caller))
         .collect::<Result<Vec<_>, _>>()?;
     let stored = state
         .blocking(move |store| store.append_events(events))

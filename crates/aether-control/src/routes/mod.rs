@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use aether_http::ApiError;
 use aether_http::guard::reject_oversized;
@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         .route("/api/functions/{name}/rollback", post(functions::rollback))
         .route("/api/functions/{name}/stats", get(functions::stats))
         .route("/api/nodes", get(nodes::list))
+        .route("/api/nodes/{id}", delete(nodes::remove))
         .route("/api/events", get(events::list))
         .route_layer(from_fn_with_state(
             (state.auth().clone(), Access::Admin),
@@ -76,6 +77,17 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         .route("/api/functions/{name}/wasm", get(functions::wasm))
         .route_layer(from_fn_with_state(
             (state.auth().clone(), Access::Pull),
+            require,
+        ));
+
+    let join = Router::new()
+        .route("/api/nodes/join", post(nodes::join))
+        .route_layer(from_fn_with_state(
+            DEFAULT_BODY_LIMIT as u64,
+            reject_oversized,
+        ))
+        .route_layer(from_fn_with_state(
+            (state.auth().clone(), Access::Join),
             require,
         ));
 
@@ -97,6 +109,7 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
 
     let router = Router::new()
         .merge(admin)
+        .merge(join)
         .merge(pull)
         .merge(node)
         .merge(open)

@@ -1,19 +1,23 @@
-//! The edge-node registry: `POST /register` (registration and heartbeat)
-//! and `GET /api/nodes`.
+//! The edge-node registry: `POST /api/nodes/join` (an edge gets its own
+//! credential), `POST /register` (registration and heartbeat), `GET
+//! /api/nodes` and `DELETE /api/nodes/{id}` (revocation).
 
-use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use bytes::Bytes;
 
 use aether_http::ApiError;
 use aether_http::guard::{MissingContentType, require_json};
-use aether_proto::control::{NodeInfo, RegisterRequest};
+use aether_proto::control::{
+    EventReport as _, JoinRequest, JoinResponse, NodeInfo, NodeRemoved, RegisterRequest,
+};
 use aether_proto::validate_function_name;
-use aether_store::{NodeHeartbeat, now_ms};
+use aether_store::{NewEvent, NodeHeartbeat, NodeJoin, now_ms};
 
 use super::parse_json;
+use crate::auth::{Caller, speaking_for};
 use crate::state::AppState;
 use crate::wire::node_info;
 
@@ -62,12 +66,14 @@ fn check_url(url: &str) -> Result<(), ApiError> {
 /// are heartbeats.
 pub async fn register(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<NodeInfo>, ApiError> {
     require_json(&headers, MissingContentType::Refused)?;
     let request: RegisterRequest = parse_json(&body?)?;
     check_node_id(&request.node_id)?;
+    speaking_for(&caller, &request.node_id)?;
     check_url(&request.url)?;
     if request.functions.len() > MAX_REPORTED_FUNCTIONS {
         return Err(ApiError::invalid_request(format!(
@@ -92,6 +98,61 @@ pub async fn register(
         tracing::debug!(node_id = %record.node_id, "heartbeat");
     }
     Ok(Json(node_info(record, now_ms(), timeout_ms(&state))))
+}
+
+/// `POST /api/nodes/join` with the join token and `{"node_id", "url"}`:
+/// the edge's own credential, once. A node id that holds a credential
+/// already is refused (409): taking over an edge's identity needs an
+/// operator to remove it first.
+pub async fn join(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<JoinResponse>, ApiError> {
+    require_json(&headers, MissingContentType::Refused)?;
+    let request: JoinRequest = parse_json(&body?)?;
+    check_node_id(&request.node_id)?;
+    check_url(&request.url)?;
+    let issued = crate::auth::issue(&request.node_id)
+        .map_err(|e| ApiError::internal("making a credential", e))?;
+    let join = NodeJoin {
+        node_id: request.node_id.clone(),
+        url: request.url,
+        credential_sha256: issued.digest.to_hex(),
+        notify_secret: issued.notify_secret.clone(),
+    };
+    let record = state.blocking(move |store| store.join_node(join)).await?;
+    state.auth().add_node(&record.node_id, issued.digest);
+    tracing::info!(node_id = %record.node_id, url = %record.url, "node joined");
+    Ok(Json(JoinResponse {
+        node_id: record.node_id,
+        credential: issued.credential,
+        notify_secret: issued.notify_secret,
+    }))
+}
+
+/// `DELETE /api/nodes/{id}`: forgets a node; its credential opens nothing
+/// from now on and it is no longer notified.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(node_id): Path<String>,
+) -> Result<Json<NodeRemoved>, ApiError> {
+    check_node_id(&node_id)?;
+    let id = node_id.clone();
+    state.blocking(move |store| store.remove_node(&id)).await?;
+    state.auth().remove_node(&node_id);
+    let removed = NodeRemoved { node_id };
+    let event = NewEvent {
+        event: NodeRemoved::EVENT.to_owned(),
+        node_id: Some(removed.node_id.clone()),
+        function: None,
+        data: serde_json::to_value(&removed).unwrap_or_default(),
+    };
+    state
+        .blocking(move |store| store.append_events(vec![event]))
+        .await?;
+    tracing::info!(node_id = %removed.node_id, "node removed; its credential is revoked");
+    Ok(Json(removed))
 }
 
 /// `GET /api/nodes`: every known node with online/offline status.

@@ -87,40 +87,99 @@ async fn management_api_requires_the_admin_token() {
     s.stop().await;
 }
 
+/// The node token is a join token: it opens only the join, which gives an
+/// edge its own credential; edge traffic needs that credential, and is
+/// attributed to its node whatever a body says; a removed node's
+/// credential opens nothing.
 #[tokio::test]
-async fn edge_endpoints_require_the_node_token_and_pulls_accept_either() {
+async fn edge_endpoints_need_the_edges_own_credential_which_the_join_token_gets() {
     let s = TestControl::start_with(with_tokens).await;
     s.deploy_as("f", &command("x"), Some(ADMIN)).await;
-    let node = format!("Bearer {NODE}");
+    let join_token = format!("Bearer {NODE}");
     let admin = format!("Bearer {ADMIN}");
+    let joining = json!({"node_id": "edge-1", "url": "http://127.0.0.1:9091"});
+    for auth in [None, Some("Bearer wrong"), Some(admin.as_str())] {
+        let r = send(&s, Method::POST, "/api/nodes/join", Some(&joining), auth).await;
+        assert_error(r, 401, "unauthorized").await;
+    }
+    let r = send(
+        &s,
+        Method::POST,
+        "/api/nodes/join",
+        Some(&joining),
+        Some(&join_token),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let joined: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(joined["node_id"], "edge-1");
+    let node = format!("Bearer {}", joined["credential"].as_str().unwrap());
+    // The same id again: taking over an identity needs an operator.
+    let r = send(
+        &s,
+        Method::POST,
+        "/api/nodes/join",
+        Some(&joining),
+        Some(&join_token),
+    )
+    .await;
+    assert_error(r, 409, "conflict").await;
+
     let register = json!({"node_id": "edge-1", "url": "http://127.0.0.1:9091"});
-    let event = json!({"event": "node_started", "data": {}});
+    let event = json!({"event": "node_started", "data": {"node_id": "edge-2"}});
     for (path, body) in [("/register", &register), ("/callback", &event)] {
-        for auth in [None, Some("Bearer wrong"), Some(admin.as_str())] {
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some(admin.as_str()),
+            Some(&join_token),
+        ] {
             let r = send(&s, Method::POST, path, Some(body), auth).await;
             assert_error(r, 401, "unauthorized").await;
         }
         let r = send(&s, Method::POST, path, Some(body), Some(&node)).await;
         assert!(r.status().is_success(), "{path}: {}", r.status());
     }
+    let as_another = json!({"node_id": "edge-2", "url": "http://127.0.0.1:9092"});
+    let r = send(
+        &s,
+        Method::POST,
+        "/register",
+        Some(&as_another),
+        Some(&node),
+    )
+    .await;
+    assert_error(r, 403, "forbidden").await;
+    let events = s.get_json("/api/events").await;
+    let started = &events["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(started["event"], "node_started");
+    assert_eq!(
+        started["node_id"], "edge-1",
+        "attributed to the credential: {started}"
+    );
+    assert_eq!(started["data"]["node_id"], "edge-1", "{started}");
+
     for path in ["/api/functions/manifest", "/api/functions/f/wasm"] {
-        assert_error(
-            send(&s, Method::GET, path, None, None).await,
-            401,
-            "unauthorized",
-        )
-        .await;
-        assert_error(
-            send(&s, Method::GET, path, None, Some("Bearer wrong")).await,
-            401,
-            "unauthorized",
-        )
-        .await;
+        for auth in [None, Some("Bearer wrong"), Some(join_token.as_str())] {
+            let r = send(&s, Method::GET, path, None, auth).await;
+            assert_error(r, 401, "unauthorized").await;
+        }
         for auth in [&node, &admin] {
             let r = send(&s, Method::GET, path, None, Some(auth)).await;
             assert_eq!(r.status(), StatusCode::OK, "{path}");
         }
     }
+
+    // Revocation.
+    let r = send(&s, Method::DELETE, "/api/nodes/edge-1", None, Some(&node)).await;
+    assert_error(r, 401, "unauthorized").await;
+    let r = send(&s, Method::DELETE, "/api/nodes/edge-1", None, Some(&admin)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send(&s, Method::POST, "/register", Some(&register), Some(&node)).await;
+    assert_error(r, 401, "unauthorized").await;
+    let r = send(&s, Method::DELETE, "/api/nodes/edge-1", None, Some(&admin)).await;
+    assert_error(r, 404, "not_found").await;
+    assert_eq!(s.get_json("/api/nodes").await, json!([]));
     s.stop().await;
 }
 
