@@ -544,7 +544,10 @@ pub async fn heartbeat_loop(dist: Arc<Distribution>, advertise_url: String) {
             Err(e) => {
                 if healthy != Some(false) || matches!(e, ControlError::Unauthorized { .. }) {
                     match e {
-                        ControlError::Unauthorized { .. } => tracing::error!("{e}"),
+                        ControlError::Unauthorized { .. } => tracing::error!(
+                            "{e}; if an operator removed this edge (aether nodes remove), it gets nothing new; to join again, delete {} and restart it with the join token",
+                            crate::identity::path(&dist.settings.data_dir).display()
+                        ),
                         _ => say_unreachable(&e),
                     }
                 }

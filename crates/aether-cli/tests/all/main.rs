@@ -106,15 +106,27 @@ impl Stack {
         self.rt.as_ref().expect("running").block_on(f)
     }
 
-    /// `POST path` on the control plane with the node token (what an edge
-    /// sends); returns the status.
+    /// `POST path` on the control plane with the stack's edge's own
+    /// credential (what that edge sends); returns the status.
     pub fn post_node(&self, path: &str, body: serde_json::Value) -> u16 {
         let control = &self.servers.control;
+        let kept = std::fs::read(
+            self.servers
+                .edge
+                .data_dir
+                .join(aether_engine::identity::FILE),
+        )
+        .expect("the edge has joined");
+        let kept: serde_json::Value = serde_json::from_slice(&kept).expect("credential file");
+        let credential = kept["credential"]
+            .as_str()
+            .expect("a credential")
+            .to_owned();
         self.block_on(async {
             let r = control
                 .client
                 .post(control.at(path))
-                .bearer_auth(NODE)
+                .bearer_auth(credential)
                 .json(&body)
                 .send()
                 .await

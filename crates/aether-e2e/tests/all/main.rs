@@ -3,4 +3,5 @@
 
 mod distribution;
 mod faults;
+mod identity;
 mod original;
