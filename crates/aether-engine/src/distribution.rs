@@ -254,6 +254,7 @@ fn limits_of(entry: &ManifestEntry, defaults: Limits) -> Limits {
 async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&ControlClient>) {
     let registry = &dist.registry;
     let mut wanted = HashSet::new();
+    let mut changed = false;
     for entry in &manifest.functions {
         if aether_proto::validate_function_name(&entry.name).is_err() {
             tracing::warn!(function = %entry.name, "manifest names an invalid function; skipped");
@@ -297,6 +298,7 @@ async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&Control
             version: entry.version,
         });
         tracing::info!(function = %entry.name, version = entry.version, sha256 = %hash, "function ready");
+        changed = true;
     }
     for gone in registry
         .managed()
@@ -305,6 +307,7 @@ async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&Control
     {
         registry.remove(&gone.name);
         dist.runtime.evict(&gone.hash);
+        changed = true;
         tracing::info!(function = %gone.name, "function removed");
         dist.events.report(&FunctionRemoved {
             function: gone.name.clone(),
@@ -312,6 +315,11 @@ async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&Control
     }
     if client.is_some() {
         remove_unreferenced_blobs(dist);
+    }
+    // A replaced version's or a removed function's compiled artifact goes
+    // with it.
+    if changed {
+        crate::loader::sweep_artifacts(&dist.runtime, registry);
     }
 }
 
@@ -503,6 +511,9 @@ pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
                 ControlError::Unreachable { .. } => say_unreachable(&failure),
                 ControlError::Status { status: 409, .. } => {
                     tracing::error!(error = %failure, "node id {node_id} has joined with another credential; remove it (aether nodes remove {node_id}) or start this edge with another --node-id")
+                }
+                ControlError::Unauthorized { .. } => {
+                    tracing::error!(error = %failure, "the control plane refused this edge's join token: set AETHER_NODE_TOKEN (or [control] node_token) to the control plane's node token")
                 }
                 _ => tracing::error!(error = %failure, "cannot join the control plane; retrying"),
             }

@@ -33,3 +33,15 @@ pub fn cache_source(source: ModuleSource) -> CacheSource {
         ModuleSource::Compiled => CacheSource::Compiled,
     }
 }
+
+/// Removes the compiled artifacts of modules no function of `registry`
+/// uses any more (a replaced version, a deleted function, a file gone from
+/// `func_dir`, or leftovers from before a restart). Blocking I/O.
+pub fn sweep_artifacts(runtime: &Runtime, registry: &crate::registry::Registry) {
+    let used: std::collections::HashSet<ModuleHash> =
+        registry.snapshot().iter().map(|e| e.hash).collect();
+    let removed = runtime.retain_artifacts(&|hash| used.contains(hash));
+    if removed > 0 {
+        tracing::debug!(removed, "removed compiled artifacts no function uses");
+    }
+}

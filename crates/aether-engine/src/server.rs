@@ -80,7 +80,7 @@ pub async fn serve(
     // hashing files, no compiling), so /health counts them from the start
     // and a request never races the first scan; compiling them goes on in
     // the background.
-    let initial = scan_func_dir(&state).await;
+    let (initial, _) = scan_func_dir(&state).await;
     let mut tasks = vec![tokio::spawn(scan_loop(state.clone(), initial))];
     let mut reporter = None;
     if let Some(metrics) = state.metrics() {
@@ -88,6 +88,18 @@ pub async fn serve(
     }
     if let Some(dist) = state.distribution() {
         distribution::restore(dist).await;
+    }
+    // Artifacts of modules no function uses (from before a restart) go,
+    // once every function held is registered.
+    let s = state.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || {
+        crate::loader::sweep_artifacts(s.runtime(), s.registry())
+    })
+    .await
+    {
+        tracing::error!(error = %e, "sweeping compiled artifacts failed");
+    }
+    if let Some(dist) = state.distribution() {
         let advertise = advertise_url(&state, listener.local_addr()?);
         if let Some(rx) = state.take_event_receiver() {
             reporter = Some(tokio::spawn(events::report(
@@ -150,39 +162,44 @@ fn advertise_url(state: &AppState, local: std::net::SocketAddr) -> String {
 }
 
 /// One scan of `func_dir` (on a blocking thread); logs and returns the
-/// new or changed functions, to be compiled.
-async fn scan_func_dir(state: &AppState) -> Vec<Arc<FunctionEntry>> {
+/// new or changed functions, to be compiled, and whether any went away.
+async fn scan_func_dir(state: &AppState) -> (Vec<Arc<FunctionEntry>>, bool) {
     let s = state.clone();
     match tokio::task::spawn_blocking(move || s.registry().scan()).await {
         Ok(Ok(report)) => {
             for name in &report.removed {
                 tracing::info!(function = %name, "function removed");
             }
-            report.updated
+            (report.updated, !report.removed.is_empty())
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, dir = %state.registry().func_dir().display(), "cannot scan the function directory");
-            Vec::new()
+            (Vec::new(), false)
         }
         Err(e) => {
             tracing::error!(error = %e, "function directory scan failed");
-            Vec::new()
+            (Vec::new(), false)
         }
     }
 }
 
 /// Compiles `updated` (the start-up scan's finds), then rescans `func_dir`
 /// every `scan_interval` and compiles new or changed modules ahead of
-/// their first request.
+/// their first request; after a scan that changed or removed a file, the
+/// artifacts no function uses any more go.
 async fn scan_loop(state: AppState, mut updated: Vec<Arc<FunctionEntry>>) {
     let period = state.config().scan_interval;
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = false;
     loop {
         let s = state.clone();
         let compiled = tokio::task::spawn_blocking(move || {
             for entry in &updated {
                 precompile(&s, entry);
+            }
+            if sweep {
+                crate::loader::sweep_artifacts(s.runtime(), s.registry());
             }
         })
         .await;
@@ -190,7 +207,9 @@ async fn scan_loop(state: AppState, mut updated: Vec<Arc<FunctionEntry>>) {
             tracing::error!(error = %e, "compiling scanned functions failed");
         }
         interval.tick().await;
-        updated = scan_func_dir(&state).await;
+        let (found, removed) = scan_func_dir(&state).await;
+        sweep = removed || !found.is_empty();
+        updated = found;
     }
 }
 

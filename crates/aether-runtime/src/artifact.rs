@@ -61,6 +61,31 @@ impl ArtifactStore {
         }
     }
 
+    /// Removes the artifacts of this engine whose module `keep` rejects;
+    /// returns how many. Failures are logged.
+    pub(crate) fn retain(&self, keep: &dyn Fn(&ModuleHash) -> bool) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let suffix = format!("-{}.cwasm", self.engine_tag);
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(hash) = name.strip_suffix(&suffix).and_then(ModuleHash::from_hex) else {
+                continue;
+            };
+            if keep(&hash) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(file = %name, error = %e, "cannot remove an artifact"),
+            }
+        }
+        removed
+    }
+
     fn path(&self, hash: &ModuleHash) -> PathBuf {
         self.dir
             .join(format!("{}-{}.cwasm", hash.to_hex(), self.engine_tag))

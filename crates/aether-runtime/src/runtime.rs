@@ -186,6 +186,17 @@ impl Runtime {
         self.modules.remove(hash);
     }
 
+    /// Removes the on-disk artifacts of every module `keep` rejects (the
+    /// modules no function uses any more); returns how many went. A module
+    /// loaded again later is compiled again. The in-memory cache is left
+    /// alone (its size bounds it).
+    pub fn retain_artifacts(&self, keep: &dyn Fn(&ModuleHash) -> bool) -> usize {
+        match &self.artifacts {
+            Some(store) => store.retain(keep),
+            None => 0,
+        }
+    }
+
     /// Checks `wasm` with this runtime's engine: valid, and a command module.
     pub fn validate(&self, wasm: &[u8]) -> Result<(), CompileError> {
         validate_command_module(&self.engine, wasm)

@@ -202,7 +202,7 @@ async fn an_edge_with_a_wrong_node_token_is_refused_and_says_why() -> anyhow::Re
     eventually(
         Duration::from_secs(10),
         "the refusal in the edge's log",
-        || async { edge.log_text().contains("refused this edge's node token") },
+        || async { edge.log_text().contains("refused this edge's join token") },
     )
     .await?;
     assert!(

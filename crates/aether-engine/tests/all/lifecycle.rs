@@ -172,3 +172,53 @@ async fn temporary_files_of_writes_cut_short_are_removed_at_start() {
     }
     edge.stop().await;
 }
+
+/// Compiled artifacts leave the disk with their function or version, and
+/// the orphans a stopped edge left go at its next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_leave_the_disk_with_their_function_or_version() {
+    let root = tempfile::tempdir().unwrap();
+    let artifacts = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.path().join("data/artifacts"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let edge = TestEdge::start_in(root.path(), |_| {}).await;
+    edge.install_wat("f", ECHO);
+    edge.install_wat("g", LOOP);
+    until("two artifacts", &|| artifacts().len() == 2);
+    let before = artifacts();
+
+    // A new version of f: its old artifact goes, g's stays.
+    edge.install("f", &hello_world_wasm());
+    until("f's old artifact removed", &|| {
+        let now = artifacts();
+        now.len() == 2 && now != before
+    });
+    // A deleted function's artifact goes too.
+    std::fs::remove_file(edge.func_dir.join("g.wasm")).unwrap();
+    until("g's artifact removed", &|| artifacts().len() == 1);
+    let kept = artifacts();
+    edge.stop().await;
+
+    // Stopped with f's artifact on disk; f's file removed meanwhile.
+    std::fs::remove_file(root.path().join("functions/f.wasm")).unwrap();
+    assert_eq!(artifacts(), kept);
+    let edge = TestEdge::start_in(root.path(), |_| {}).await;
+    until("the orphan removed at start", &|| artifacts().is_empty());
+    edge.stop().await;
+}
