@@ -12,6 +12,14 @@
 #   cargo build --release -p aether-engine
 #   (cd examples && cargo build --release -p hello_world)
 #   bench/ab.sh /tmp/base/target/release/aether-engine target/release/aether-engine 10 5
+#
+# AB_A_ARGS / AB_B_ARGS add flags to one side; a side given --tls-cert is
+# called over https (wrk does not verify the certificate). E.g. plain HTTP
+# against HTTPS on one binary, with a throwaway self-signed certificate:
+#   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+#     -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout /tmp/k.pem -out /tmp/c.pem
+#   AB_B_ARGS="--tls-cert /tmp/c.pem --tls-key /tmp/k.pem" \
+#     bench/ab.sh target/release/aether-engine target/release/aether-engine 10 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: bench/ab.sh OLD_ENGINE NEW_ENGINE [ROUNDS] [SECS]" >&2; exit 2; }
@@ -37,21 +45,23 @@ end
 EOF
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() { # binary name → url
-  local port; port=$(free_port)
+start() { # binary, name, extra flags → url
+  local port scheme=http; port=$(free_port)
   mkdir -p "$work/$2"
+  case " $3 " in *" --tls-cert "*) scheme=https ;; esac
   # Standalone by the variable, which an older binary without --standalone
   # ignores (it was standalone without --control-url anyway).
-  AETHER_STANDALONE=1 "$1" --port "$port" --func-dir "$work/functions" --data-dir "$work/$2" >"$work/$2.log" 2>&1 &
+  # shellcheck disable=SC2086 # the extra flags are words
+  AETHER_STANDALONE=1 "$1" --port "$port" --func-dir "$work/functions" --data-dir "$work/$2" $3 >"$work/$2.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && { echo "http://127.0.0.1:$port"; return; }
+    curl -fsk "$scheme://127.0.0.1:$port/health" >/dev/null 2>&1 && { echo "$scheme://127.0.0.1:$port"; return; }
     sleep 0.1
   done
   echo "edge $2 did not start; log:" >&2; cat "$work/$2.log" >&2; exit 1
 }
-url_a=$(start "$a" a)
-url_b=$(start "$b" b)
+url_a=$(start "$a" a "${AB_A_ARGS:-}")
+url_b=$(start "$b" b "${AB_B_ARGS:-}")
 run() { wrk -t 2 -c 16 -d "${2}s" -s "$work/hello.lua" "$1" | awk '/^RESULT/ {print $2, $3}'; }
 run "$url_a" 1 >/dev/null; run "$url_b" 1 >/dev/null   # warm-up
 

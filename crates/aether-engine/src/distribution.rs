@@ -555,6 +555,11 @@ pub async fn heartbeat_loop(dist: Arc<Distribution>, advertise_url: String) {
             Err(e) => {
                 if healthy != Some(false) || matches!(e, ControlError::Unauthorized { .. }) {
                     match e {
+                        ControlError::Unauthorized { .. } if dist.client.join_token().is_none() => {
+                            tracing::error!(
+                                "{e}; set AETHER_NODE_TOKEN (or [control] node_token) to the control plane's node token"
+                            )
+                        }
                         ControlError::Unauthorized { .. } => tracing::error!(
                             "{e}; if an operator removed this edge (aether nodes remove), it gets nothing new; to join again, delete {} and restart it with the join token",
                             crate::identity::path(&dist.settings.data_dir).display()

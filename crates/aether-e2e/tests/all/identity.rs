@@ -207,12 +207,13 @@ async fn admin_tokens_rotate_on_sighup_without_a_restart() -> anyhow::Result<()>
     assert_eq!((status("old").await, status("new").await), (200, 200));
     write(r#""new""#)?;
     let pid = control.pid().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
+    let hangup = || {
+        let sent = std::process::Command::new("kill")
             .args(["-HUP", &pid])
-            .status()?
-            .success()
-    );
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -HUP {pid}");
+    };
+    hangup();
     eventually(
         Duration::from_secs(10),
         "the old token stops working",
@@ -223,12 +224,7 @@ async fn admin_tokens_rotate_on_sighup_without_a_restart() -> anyhow::Result<()>
     assert!(control.log_text().contains("SIGHUP: tokens reloaded"));
     // A configuration that does not load keeps the current tokens.
     std::fs::write(&config, "[auth]\nadmin_tokens = [\"new\"]\n")?;
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()?
-            .success()
-    );
+    hangup();
     eventually(
         Duration::from_secs(10),
         "the bad reload is logged",
