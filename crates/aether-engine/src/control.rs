@@ -52,6 +52,17 @@ pub enum ControlError {
     },
 }
 
+/// The client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The extra CA could not be read or used.
+    #[error(transparent)]
+    Tls(#[from] aether_http::tls::TlsError),
+    /// reqwest refused the configuration.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
 /// Which bearer token calls carry.
 #[derive(Debug, Clone)]
 pub enum CallAuth {
@@ -82,7 +93,7 @@ impl ControlClient {
         base: &str,
         join_token: Option<aether_http::Secret>,
         ca_cert: Option<&std::path::Path>,
-    ) -> Result<Self, crate::state::StartError> {
+    ) -> Result<Self, SetupError> {
         let auth = match &join_token {
             Some(_) => CallAuth::Pending,
             None => CallAuth::Open,

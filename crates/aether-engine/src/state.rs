@@ -44,7 +44,7 @@ pub enum StartError {
     Runtime(#[from] RuntimeError),
     /// The control-plane client could not be built.
     #[error("cannot set up the control-plane client: {0}")]
-    Control(#[from] reqwest::Error),
+    Control(#[from] crate::control::SetupError),
     /// The TLS certificate, key or CA could not be used.
     #[error(transparent)]
     Tls(#[from] aether_http::tls::TlsError),
