@@ -51,13 +51,17 @@ for url in "http://127.0.0.1:$edge_port/health" "http://127.0.0.1:$static_port/"
 done
 wrk -t 2 -c 16 -d 2s -s "$work/hello.lua" "http://127.0.0.1:$edge_port" >/dev/null  # warm-up
 
+switches() { # pid → context switches so far, all threads
+  cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'
+}
 profile() { # name pid url script
   perf record -q -e cpu-clock -F 2999 -p "$2" -o "$work/$1.data" -- sleep "$secs" >/dev/null 2>&1 &
-  local rec=$!
+  local rec=$! before; before=$(switches "$2")
   wrk -t 2 -c 16 -d "${secs}s" --latency -s "$4" "$3" >"$work/$1.wrk"
+  local after; after=$(switches "$2")
   wait "$rec"
   local n; n=$(awk '/^RESULT/ {print $2}' "$work/$1.wrk")
-  echo "== $1: $(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk") req/s, p50 $(awk '$1 == "50%" {print $2}' "$work/$1.wrk"), p99 $(awk '$1 == "99%" {print $2}' "$work/$1.wrk")"
+  echo "== $1: $(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk") req/s, p50 $(awk '$1 == "50%" {print $2}' "$work/$1.wrk"), p99 $(awk '$1 == "99%" {print $2}' "$work/$1.wrk"), $(python3 -c "print(round(($after - $before) / $n, 2))") context switches per request, $(ls /proc/"$2"/task | wc -l) threads"
   python3 bench/profile_categories.py "$work/$1.data" "$n"
 }
 profile edge "$edge" "http://127.0.0.1:$edge_port" "$work/hello.lua"
