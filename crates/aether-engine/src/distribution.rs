@@ -458,7 +458,7 @@ pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
     }
     let interval = (dist.settings.node_timeout / 3).max(Duration::from_millis(100));
     let mut backoff = MIN_BACKOFF;
-    let mut last_failure: Option<String> = None;
+    let mut last_failure = None;
     let request = JoinRequest {
         node_id: node_id.clone(),
         url: advertise_url.to_owned(),
@@ -476,15 +476,8 @@ pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
                         // Joined, but a restart will not find the
                         // credential: this run uses it from memory.
                         tracing::error!(error = %e, file = %path.display(), "cannot keep this edge's credential; after a restart an operator must remove node {node_id} (aether nodes remove) before it can join again");
-                        if let Some(token) = aether_http::Secret::new(joined.notify_secret.clone())
-                            && let Some(credential) = aether_http::Secret::new(joined.credential)
-                        {
-                            *dist
-                                .notify
-                                .write()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                                Some(Token::new(&token));
-                            client.set_auth(CallAuth::Bearer(credential));
+                        if let Some(identity) = Identity::from_join(&joined) {
+                            dist.adopt(identity);
                         }
                     }
                 }
@@ -494,19 +487,13 @@ pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
                 tracing::warn!(
                     "the control plane predates per-edge credentials; every call carries the shared node token"
                 );
-                *dist
-                    .notify
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    Some(Token::new(&join_token));
-                client.set_auth(CallAuth::Bearer(join_token));
+                dist.adopt(Identity::shared(node_id, join_token));
                 return;
             }
             Err(e) => e,
         };
         let kind = std::mem::discriminant(&failure);
-        let text = format!("{kind:?}");
-        if last_failure.as_deref() != Some(text.as_str()) {
+        if last_failure != Some(kind) {
             match &failure {
                 ControlError::Unreachable { .. } => say_unreachable(&failure),
                 ControlError::Status { status: 409, .. } => {
@@ -517,7 +504,7 @@ pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
                 }
                 _ => tracing::error!(error = %failure, "cannot join the control plane; retrying"),
             }
-            last_failure = Some(text);
+            last_failure = Some(kind);
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(interval);

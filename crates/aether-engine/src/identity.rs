@@ -55,6 +55,26 @@ impl Identity {
         })
     }
 
+    /// The identity a join's answer gives (`None` for an empty credential
+    /// or notify secret).
+    pub fn from_join(joined: &JoinResponse) -> Option<Identity> {
+        Identity::from_parts(
+            joined.node_id.clone(),
+            &joined.credential,
+            &joined.notify_secret,
+        )
+    }
+
+    /// With a control plane older than per-edge credentials: the shared
+    /// node token, both for this edge's calls and for its `/notify`.
+    pub fn shared(node_id: &str, token: Secret) -> Identity {
+        Identity {
+            node_id: node_id.to_owned(),
+            notify: Token::new(&token),
+            credential: token,
+        }
+    }
+
     /// The credential kept for `node_id`, if any. One kept for another id
     /// (the operator changed `--node-id`) is not used: the edge joins
     /// again under the new id.
@@ -89,7 +109,7 @@ impl Identity {
         };
         let json = serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?;
         crate::durable::write_private(&path(data_dir), &json)?;
-        Identity::from_parts(stored.node_id, &stored.credential, &stored.notify_secret)
+        Identity::from_join(joined)
             .ok_or_else(|| std::io::Error::other("the control plane sent an empty credential"))
     }
 }
