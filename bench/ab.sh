@@ -28,23 +28,13 @@ wasm=examples/target/wasm32-wasip1/release/hello_world.wasm
 [ -f "$wasm" ] || { echo "build the example first: (cd examples && cargo build --release -p hello_world)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 2; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-mkdir -p "$work/functions"
-cp "$wasm" "$work/functions/hello_world.wasm"
-cat >"$work/hello.lua" <<'EOF'
-wrk.method = "POST"
-wrk.path = "/execute"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"function":"hello_world","input":{"msg":"Hello from Aether!"}}'
-done = function(summary, latency, requests)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup "$wasm"
+hello_lua "$work/hello.lua" 'done = function(summary, latency, requests)
   io.write(string.format("RESULT %.1f %.3f\n", summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000))
-end
-EOF
+end'
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start() { # binary, name, extra flags → url
   local port scheme=http; port=$(free_port)
   mkdir -p "$work/$2"

@@ -24,23 +24,12 @@ for f in "$wasm" "$edge_bin" "$static_bin"; do
   [ -f "$f" ] || { echo "$f is missing: see the build commands at the top of $0" >&2; exit 2; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-mkdir -p "$work/functions"
-cp "$wasm" "$work/functions/"
-cat >"$work/hello.lua" <<'L'
-wrk.method = "POST"
-wrk.path = "/execute"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"function":"hello_world","input":{"msg":"Hello from Aether!"}}'
-done = function(summary) io.write(string.format("RESULT %d\n", summary.requests)) end
-L
-cat >"$work/static.lua" <<'L'
-done = function(summary) io.write(string.format("RESULT %d\n", summary.requests)) end
-L
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup "$wasm"
+count='done = function(summary) io.write(string.format("RESULT %d\n", summary.requests)) end'
+hello_lua "$work/hello.lua" "$count"
+printf '%s\n' "$count" >"$work/static.lua"
 edge_port=$(free_port) static_port=$(free_port)
 AETHER_STANDALONE=1 "$edge_bin" --port "$edge_port" --func-dir "$work/functions" --data-dir "$work/data" >"$work/edge.log" 2>&1 &
 edge=$!; pids+=("$edge")
