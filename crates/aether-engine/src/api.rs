@@ -261,7 +261,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `POST /notify` from the control plane (node token): reconcile now.
+/// `POST /notify` from the control plane (with this edge's notify secret:
+/// [`crate::distribution::Distribution::notify_token`]): reconcile now.
 pub async fn notify(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -272,9 +273,7 @@ pub async fn notify(
             "this edge runs standalone (no control plane configured)",
         ));
     };
-    // Its own notify secret once joined; before that (or without
-    // credentials on the control plane) the node token, if configured.
-    if let Some(expected) = dist.notify_token().or_else(|| state.node_token().cloned()) {
+    if let Some(expected) = dist.notify_token() {
         let given = aether_http::auth::bearer_token(&headers)?;
         if !expected.matches(given) {
             return Err(ApiError::unauthorized("wrong notify secret"));

@@ -50,9 +50,10 @@ pub struct Distribution {
     metrics: Option<Arc<EdgeMetrics>>,
     events: EventSink,
     settings: Settings,
-    /// What the control plane must present to `/notify`: this edge's
-    /// notify secret once joined (or the shared node token with a control
-    /// plane older than per-edge credentials).
+    /// What the control plane must present to `/notify`: the node token
+    /// until this edge has joined, then its notify secret (or, with a
+    /// control plane older than per-edge credentials, still the node
+    /// token); `None` without a node token.
     notify: std::sync::RwLock<Option<Token>>,
 }
 
@@ -107,6 +108,7 @@ impl std::fmt::Debug for Distribution {
 impl Distribution {
     /// Distribution through `client` into `parts`.
     pub fn new(client: ControlClient, parts: Parts, settings: Settings) -> Self {
+        let notify = client.join_token().map(Token::new);
         Distribution {
             client,
             last: Mutex::new(None),
@@ -116,11 +118,11 @@ impl Distribution {
             metrics: parts.metrics,
             events: parts.events,
             settings,
-            notify: std::sync::RwLock::new(None),
+            notify: std::sync::RwLock::new(notify),
         }
     }
 
-    /// What the control plane must present to `/notify`, once known.
+    /// What the control plane must present to `/notify`, if anything.
     pub fn notify_token(&self) -> Option<Token> {
         self.notify
             .read()

@@ -15,7 +15,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_mode(path, bytes, 0o644)
 }
 
-/// [`write`] for a secret: the file is readable by its owner only (0600)
+/// [`write()`] for a secret: the file is readable by its owner only (0600)
 /// from the moment it exists.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_mode(path, bytes, 0o600)
@@ -42,7 +42,7 @@ fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Removes the temporary files [`write`] leaves in `dir` when cut short,
+/// Removes the temporary files [`write()`] leaves in `dir` when cut short,
 /// for the files `is_ours` names (e.g. `node_id`), and returns how many
 /// there were. No other file is touched.
 pub fn remove_leftovers(dir: &Path, is_ours: impl Fn(&str) -> bool) -> std::io::Result<usize> {

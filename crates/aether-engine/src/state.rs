@@ -32,7 +32,6 @@ struct Inner {
     events: EventSink,
     event_rx: std::sync::Mutex<Option<mpsc::Receiver<EventIn>>>,
     metrics: Option<Arc<EdgeMetrics>>,
-    node_token: Option<aether_http::auth::Token>,
     tls: Option<aether_http::tls::ServerTls>,
 }
 
@@ -147,10 +146,6 @@ impl AppState {
             registry,
             executor: Executor::new(config.max_concurrency, config.max_queue)
                 .map_err(io("cannot start the long-lane threads".into()))?,
-            node_token: config
-                .node_token
-                .as_ref()
-                .map(aether_http::auth::Token::new),
             config,
             node_id,
             started: Instant::now(),
@@ -192,11 +187,6 @@ impl AppState {
     /// Distribution state, when a control plane is configured.
     pub fn distribution(&self) -> Option<&Arc<Distribution>> {
         self.0.distribution.as_ref()
-    }
-
-    /// The node token the control plane's calls must carry, if any.
-    pub fn node_token(&self) -> Option<&aether_http::auth::Token> {
-        self.0.node_token.as_ref()
     }
 
     /// Where events go (a no-op sink in standalone mode).

@@ -234,3 +234,41 @@ async fn admin_tokens_rotate_on_sighup_without_a_restart() -> anyhow::Result<()>
     assert_eq!(status("new").await, 200);
     Ok(())
 }
+
+/// `POST /notify` on an edge: the node token opens it until the edge has
+/// joined, then only the edge's own notify secret does; never nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edges_notify_wants_the_node_token_until_it_joins_then_its_own_secret() {
+    let notify = |url: String, token: Option<String>| async move {
+        let mut req = client().post(format!("{url}/notify"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap().status().as_u16()
+    };
+    // No control plane answers: the edge cannot join yet.
+    let pending = TestEdge::start_with(|c| {
+        c.control_url = Some(format!("http://127.0.0.1:{}", free_port()));
+        c.node_token = aether_http::Secret::new(NODE_TOKEN);
+    })
+    .await;
+    assert_eq!(notify(pending.url.clone(), None).await, 401);
+    assert_eq!(notify(pending.url.clone(), Some("wrong".into())).await, 401);
+    assert_eq!(
+        notify(pending.url.clone(), Some(NODE_TOKEN.into())).await,
+        202
+    );
+    pending.stop().await;
+
+    let stack = TestStack::start().await;
+    let kept: Value = serde_json::from_slice(
+        &std::fs::read(stack.edge.data_dir.join(aether_engine::identity::FILE)).unwrap(),
+    )
+    .unwrap();
+    let secret = kept["notify_secret"].as_str().unwrap().to_owned();
+    let url = stack.edge.url.clone();
+    assert_eq!(notify(url.clone(), None).await, 401);
+    assert_eq!(notify(url.clone(), Some(NODE_TOKEN.into())).await, 401);
+    assert_eq!(notify(url, Some(secret)).await, 202);
+    stack.stop().await;
+}
