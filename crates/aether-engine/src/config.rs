@@ -69,6 +69,10 @@ pub struct ControlSection {
     /// Base URL of the control plane [default: `http://127.0.0.1:9090`];
     /// `""` runs the edge standalone.
     pub url: Option<String>,
+    /// Base URLs of several replicas of the control plane, instead of
+    /// `url`: the first is used until it does not answer, then the next;
+    /// `[]` runs the edge standalone.
+    pub urls: Option<Vec<String>>,
     /// Node token shared with the control plane.
     pub node_token: Option<String>,
     /// URL the control plane uses to reach this edge.
@@ -167,7 +171,9 @@ pub struct Flags {
     #[arg(long, env = "AETHER_NODE_ID")]
     pub node_id: Option<String>,
     /// Control plane to register with [default: http://127.0.0.1:9090];
-    /// an empty value runs standalone, like --standalone.
+    /// several replicas comma-separated (`http://a:9090,http://b:9090`),
+    /// used in turn when one does not answer; an empty value runs
+    /// standalone, like --standalone.
     #[arg(long, env = "AETHER_CONTROL_URL")]
     pub control_url: Option<String>,
     /// Run without a control plane: serve only the `<name>.wasm` files of
@@ -238,6 +244,10 @@ pub struct EngineConfig {
     pub telemetry: bool,
     /// Control plane base URL; `None` = standalone.
     pub control_url: Option<String>,
+    /// More base URLs of the same control plane (replicas on one
+    /// database), tried in turn after `control_url` when the URL in use
+    /// does not answer; empty by default. Needs `control_url`.
+    pub fallback_control_urls: Vec<String>,
     /// Allow a non-loopback address without a node token.
     pub insecure: bool,
     /// Serve HTTPS with these files (plain HTTP without).
@@ -272,6 +282,7 @@ impl Default for EngineConfig {
             node_id: None,
             telemetry: true,
             control_url: Some(DEFAULT_CONTROL_URL.to_owned()),
+            fallback_control_urls: Vec::new(),
             insecure: false,
             tls: None,
             ca_cert: None,
@@ -327,12 +338,17 @@ impl EngineConfig {
         cfg.max_queue = flags.max_queue.or(rt.max_queue).unwrap_or(cfg.max_queue);
         cfg.node_id = flags.node_id.clone().or(file.node_id);
         cfg.telemetry = !flags.no_telemetry && file.server.telemetry.unwrap_or(true);
-        cfg.control_url = match pick(&flags.control_url, &ctl.url) {
-            _ if flags.standalone => None,
-            None => cfg.control_url,
-            Some(url) if url.trim().is_empty() => None,
-            Some(url) => Some(url.trim().trim_end_matches('/').to_owned()),
+        let urls = if flags.standalone {
+            Vec::new()
+        } else {
+            match control_urls(flags.control_url.as_deref(), ctl)? {
+                Some(urls) => urls,
+                None => cfg.control_urls(),
+            }
         };
+        let mut urls = urls.into_iter();
+        cfg.control_url = urls.next();
+        cfg.fallback_control_urls = urls.collect();
         cfg.insecure = flags.insecure;
         cfg.tls = flags
             .server
@@ -357,6 +373,22 @@ impl EngineConfig {
     /// Checks ranges that parsing alone does not.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: &str| Err(ConfigError::invalid(field, reason));
+        if self.control_url.is_none() && !self.fallback_control_urls.is_empty() {
+            return invalid(
+                "fallback_control_urls",
+                "needs control_url (without it the edge runs standalone)",
+            );
+        }
+        let urls = self.control_urls();
+        for (i, url) in urls.iter().enumerate() {
+            check_control_url("control_url", url)?;
+            if urls[..i].contains(url) {
+                return Err(ConfigError::invalid(
+                    "control_url",
+                    format!("{url} is named twice"),
+                ));
+            }
+        }
         if self.control_url.is_some() {
             // Attached to a control plane: the node token is what keeps
             // strangers off `/notify`, as the admin token keeps them off
@@ -390,6 +422,18 @@ impl EngineConfig {
         Ok(())
     }
 
+    /// Every control-plane URL in the order they are tried: `control_url`,
+    /// then `fallback_control_urls`; empty when standalone.
+    pub fn control_urls(&self) -> Vec<String> {
+        match &self.control_url {
+            Some(url) => std::iter::once(url)
+                .chain(&self.fallback_control_urls)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// The runtime configuration this edge config implies.
     pub fn runtime_config(&self) -> RuntimeConfig {
         RuntimeConfig {
@@ -413,6 +457,96 @@ impl EngineConfig {
     pub fn artifact_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts")
     }
+}
+
+/// The control-plane URLs set by the flag (or `AETHER_CONTROL_URL`),
+/// else by the file's `[control] url` or `urls`: `None` when neither is
+/// set, `Some(empty)` for standalone (an empty flag, `url = ""`,
+/// `urls = []`), each URL checked and without a trailing `/`.
+fn control_urls(
+    flag: Option<&str>,
+    file: &ControlSection,
+) -> Result<Option<Vec<String>>, ConfigError> {
+    let from_file = match (&file.url, &file.urls) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                "[control] urls",
+                "set either url (one control plane) or urls (several), not both",
+            ));
+        }
+        (Some(url), None) if url.trim().is_empty() => Some(Vec::new()),
+        (Some(url), None) if url.contains(',') => {
+            return Err(ConfigError::invalid(
+                "[control] url",
+                format!(
+                    "{url:?} names several URLs; list them as urls = [\"http://a:9090\", \"http://b:9090\"]"
+                ),
+            ));
+        }
+        (Some(url), None) => Some(vec![check_control_url("[control] url", url)?]),
+        (None, Some(urls)) => Some(check_control_urls(
+            "[control] urls",
+            urls.iter().map(String::as_str),
+        )?),
+        (None, None) => None,
+    };
+    let from_flag = match flag {
+        Some(text) if text.trim().is_empty() => Some(Vec::new()),
+        Some(text) => Some(check_control_urls("control_url", text.split(','))?),
+        None => None,
+    };
+    Ok(from_flag.or(from_file))
+}
+
+/// Checks each URL of a list: none empty, none twice.
+fn check_control_urls<'a>(
+    field: &'static str,
+    urls: impl Iterator<Item = &'a str>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut checked: Vec<String> = Vec::new();
+    for (i, url) in urls.enumerate() {
+        if url.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                field,
+                format!(
+                    "entry {} is empty; separate control-plane URLs with single commas, e.g. http://a:9090,http://b:9090",
+                    i + 1
+                ),
+            ));
+        }
+        let url = check_control_url(field, url)?;
+        if checked.contains(&url) {
+            return Err(ConfigError::invalid(field, format!("{url} is named twice")));
+        }
+        checked.push(url);
+    }
+    Ok(checked)
+}
+
+/// One control-plane base URL: `http://` or `https://` with a host, no
+/// query or fragment; returned trimmed and without a trailing `/`.
+fn check_control_url(field: &'static str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let wrong = |why: &str| {
+        Err(ConfigError::invalid(
+            field,
+            format!("{url:?} {why}; expected http://HOST:PORT or https://HOST:PORT"),
+        ))
+    };
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(e) => return wrong(&format!("is not a URL ({e})")),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return wrong("is not an http:// or https:// URL");
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return wrong("has no host");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return wrong("has a query or fragment");
+    }
+    Ok(url.to_owned())
 }
 
 #[cfg(test)]
@@ -511,6 +645,147 @@ mod tests {
             Some("http://10.0.0.1:9090"),
             "the flag wins over the file"
         );
+    }
+
+    /// `EngineConfig::load` with `flags` over a file holding `file`.
+    fn load_with_file(flags: Flags, file: &str) -> Result<EngineConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(&path, file).unwrap();
+        EngineConfig::load(&Flags {
+            server: ServerFlags {
+                config: Some(path),
+                ..flags.server.clone()
+            },
+            ..flags
+        })
+    }
+
+    fn flag(urls: &str) -> Flags {
+        Flags {
+            control_url: Some(urls.into()),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn several_control_urls_come_from_a_comma_list_or_the_files_urls() {
+        let cfg = load_with_file(flag(" http://a:9090/ , https://b:9443"), "").unwrap();
+        assert_eq!(cfg.control_url.as_deref(), Some("http://a:9090"));
+        assert_eq!(cfg.fallback_control_urls, ["https://b:9443"]);
+        assert_eq!(cfg.control_urls(), ["http://a:9090", "https://b:9443"]);
+
+        let file = "[control]\nurls = [\"http://a:9090\", \"http://b:9090/\", \"http://c:9090\"]\n";
+        let cfg = load_with_file(Flags::default(), file).unwrap();
+        assert_eq!(
+            cfg.control_urls(),
+            ["http://a:9090", "http://b:9090", "http://c:9090"]
+        );
+        // The flag (or AETHER_CONTROL_URL) replaces the file's whole list.
+        let cfg = load_with_file(flag("http://d:9090"), file).unwrap();
+        assert_eq!(cfg.control_urls(), ["http://d:9090"]);
+        // `url` keeps meaning one control plane, `""` standalone.
+        let cfg = load_with_file(Flags::default(), "[control]\nurl = \"http://a:9090\"\n").unwrap();
+        assert_eq!(cfg.control_urls(), ["http://a:9090"]);
+        assert!(cfg.fallback_control_urls.is_empty());
+        for standalone in ["[control]\nurl = \"\"\n", "[control]\nurls = []\n"] {
+            let cfg = load_with_file(Flags::default(), standalone).unwrap();
+            assert_eq!(cfg.control_url, None, "{standalone}");
+            assert!(cfg.control_urls().is_empty(), "{standalone}");
+        }
+        let standalone = Flags {
+            standalone: true,
+            ..flag("http://a:9090,http://b:9090")
+        };
+        assert!(
+            load_with_file(standalone, file)
+                .unwrap()
+                .control_urls()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn url_and_urls_together_empty_entries_and_bad_urls_are_clear_errors() {
+        let both = "[control]\nurl = \"http://a:9090\"\nurls = [\"http://b:9090\"]\n";
+        let err = load_with_file(Flags::default(), both)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[control] urls") && err.contains("not both"),
+            "{err}"
+        );
+
+        for (urls, entry) in [
+            ("http://a:9090,,http://b:9090", "entry 2 is empty"),
+            ("http://a:9090,", "entry 2 is empty"),
+            (",http://a:9090", "entry 1 is empty"),
+        ] {
+            let err = load_with_file(flag(urls), "").unwrap_err().to_string();
+            assert!(
+                err.contains("control_url") && err.contains(entry) && err.contains("single commas"),
+                "{urls}: {err}"
+            );
+        }
+        let err = load_with_file(
+            Flags::default(),
+            "[control]\nurls = [\"http://a:9090\", \" \"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("[control] urls") && err.contains("entry 2 is empty"),
+            "{err}"
+        );
+
+        for bad in [
+            "127.0.0.1:9090",
+            "ftp://a:21",
+            "http://",
+            "http://a:9090?x=1",
+            "http://a b:9090",
+        ] {
+            let err = load_with_file(flag(&format!("http://ok:9090,{bad}")), "")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("control_url") && err.contains("expected http://HOST:PORT"),
+                "{bad}: {err}"
+            );
+            let err = load_with_file(Flags::default(), &format!("[control]\nurl = {bad:?}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("[control] url"), "{bad}: {err}");
+        }
+        let err = load_with_file(flag("http://a:9090,http://a:9090/"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("named twice"), "{err}");
+        let err = load_with_file(
+            Flags::default(),
+            "[control]\nurl = \"http://a:9090,http://b:9090\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("urls = ["), "{err}");
+
+        // In-process configurations are checked alike.
+        let cfg = EngineConfig {
+            control_url: None,
+            fallback_control_urls: vec!["http://b:9090".into()],
+            ..EngineConfig::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("needs control_url")
+        );
+        let cfg = EngineConfig {
+            fallback_control_urls: vec!["b:9090".into()],
+            ..EngineConfig::default()
+        };
+        assert!(cfg.validate().is_err());
     }
 
     #[test]

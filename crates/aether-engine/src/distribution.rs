@@ -497,7 +497,9 @@ pub async fn establish_identity(dist: &Distribution, advertise_url: &str) {
         let kind = std::mem::discriminant(&failure);
         if last_failure != Some(kind) {
             match &failure {
-                ControlError::Unreachable { .. } => say_unreachable(&failure),
+                ControlError::Unreachable { .. } | ControlError::NoneAnswered { .. } => {
+                    say_unreachable(&failure)
+                }
                 ControlError::Status { status: 409, .. } => {
                     tracing::error!(error = %failure, "node id {node_id} has joined with another credential; remove it (aether nodes remove {node_id}) or start this edge with another --node-id")
                 }
@@ -576,7 +578,7 @@ pub async fn reconcile_loop(dist: Arc<Distribution>) {
             Err(e) => {
                 // An unreachable control plane is the heartbeat's to report
                 // (once); a reconcile failing while it answers is news.
-                if !failing && !matches!(e, ControlError::Unreachable { .. }) {
+                if !failing && !e.is_unreachable() {
                     tracing::warn!(error = %e, "reconcile failed; serving the functions held");
                 }
                 failing = true;

@@ -114,7 +114,7 @@ pub async fn report(sink: EventSink, mut rx: mpsc::Receiver<EventIn>, client: Co
                 sink.count_dropped(batch.len());
                 if !failing {
                     // Unreachable: the heartbeat has said so already.
-                    if matches!(e, crate::control::ControlError::Unreachable { .. }) {
+                    if e.is_unreachable() {
                         tracing::debug!(error = %e, "cannot report events; dropping them until the control plane answers");
                     } else {
                         tracing::warn!(error = %e, "cannot report events; dropping them until the control plane answers");

@@ -114,9 +114,12 @@ impl AppState {
         let registry = Arc::new(registry);
         let metrics = telemetry.then(|| Arc::new(EdgeMetrics::new()));
         let (distribution, events, event_rx) = match &config.control_url {
-            Some(url) => {
-                let client =
-                    ControlClient::new(url, config.node_token.clone(), config.ca_cert.as_deref())?;
+            Some(_) => {
+                let client = ControlClient::new(
+                    &config.control_urls(),
+                    config.node_token.clone(),
+                    config.ca_cert.as_deref(),
+                )?;
                 let (events, rx) = EventSink::channel(&node_id);
                 let parts = Parts {
                     registry: registry.clone(),
