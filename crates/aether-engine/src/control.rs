@@ -390,3 +390,104 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+
+    use super::*;
+
+    /// A server on loopback answering every request with `router`.
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+
+    /// A control plane that answers the manifest and heartbeats.
+    async fn working() -> String {
+        serve(
+            axum::Router::new()
+                .route(
+                    "/api/functions/manifest",
+                    get(|| async { axum::Json(serde_json::json!({"functions": []})) }),
+                )
+                .route("/register", post(|| async { StatusCode::OK })),
+        )
+        .await
+    }
+
+    /// A server answering every request with `status`.
+    async fn answering(status: StatusCode) -> String {
+        serve(axum::Router::new().fallback(move || async move { status })).await
+    }
+
+    fn dead() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_call_moves_on_past_unreachable_and_gateway_errors_and_stays_where_it_got_an_answer()
+    {
+        let good = working().await;
+        let urls = [
+            dead(),
+            answering(StatusCode::BAD_GATEWAY).await,
+            answering(StatusCode::SERVICE_UNAVAILABLE).await,
+            answering(StatusCode::GATEWAY_TIMEOUT).await,
+            good.clone(),
+        ];
+        let client = ControlClient::new(&urls, None, None).unwrap();
+        assert_eq!(client.base(), urls[0]);
+        client.manifest().await.unwrap();
+        assert_eq!(client.base(), good, "the URL that answered is kept");
+        let body = RegisterRequest {
+            node_id: "edge-1".into(),
+            url: "http://127.0.0.1:1".into(),
+            functions: Default::default(),
+        };
+        client.register(&body).await.unwrap();
+        assert_eq!(client.base(), good);
+    }
+
+    #[tokio::test]
+    async fn a_4xx_is_an_answer_and_is_not_tried_elsewhere() {
+        let refusing = answering(StatusCode::NOT_FOUND).await;
+        let client = ControlClient::new(&[refusing.clone(), working().await], None, None).unwrap();
+        let err = client.manifest().await.unwrap_err();
+        assert!(
+            matches!(err, ControlError::Status { status: 404, .. }),
+            "{err}"
+        );
+        assert_eq!(client.base(), refusing);
+    }
+
+    #[tokio::test]
+    async fn when_none_answers_the_error_names_each_url_and_the_first_stays_in_use() {
+        let urls = [dead(), answering(StatusCode::SERVICE_UNAVAILABLE).await];
+        let client = ControlClient::new(&urls, None, None).unwrap();
+        let err = client.manifest().await.unwrap_err();
+        assert!(err.is_unreachable(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&urls[0]) && text.contains(&urls[1]) && text.contains("503"),
+            "{text}"
+        );
+        assert_eq!(client.base(), urls[0]);
+
+        // One URL: its own error, as before.
+        let client = ControlClient::new(&urls[1..], None, None).unwrap();
+        let err = client.manifest().await.unwrap_err();
+        assert!(
+            matches!(err, ControlError::Status { status: 503, .. }),
+            "{err}"
+        );
+        assert!(matches!(
+            ControlClient::new::<String>(&[], None, None),
+            Err(SetupError::NoUrl)
+        ));
+    }
+}
