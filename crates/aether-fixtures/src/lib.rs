@@ -2,10 +2,14 @@
 //! (turned into wasm by each suite with the `wat` crate) and the example
 //! functions of `examples/`, built for `wasm32-wasip1`. No dependencies
 //! (so the lowest crates, `aether-runtime`, can use it too) except for the
-//! optional `prometheus` feature.
+//! optional `prometheus` feature. With the `postgres` feature,
+//! `postgres` starts throwaway PostgreSQL servers (no dependency: it runs
+//! PostgreSQL's own programs).
 
 #[cfg(feature = "pki")]
 pub mod pki;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
