@@ -28,8 +28,15 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
-    /// Control plane base URL [default: http://127.0.0.1:9090].
-    #[arg(long, global = true, env = "AETHER_CONTROL_URL", value_name = "URL")]
+    /// Control plane base URL [default: http://127.0.0.1:9090]; several
+    /// replicas comma-separated (`http://a:9090,http://b:9090`): a request
+    /// the first does not answer goes to the next.
+    #[arg(
+        long,
+        global = true,
+        env = "AETHER_CONTROL_URL",
+        value_name = "URL[,URL...]"
+    )]
     pub control_url: Option<String>,
     /// Edge base URL, for `invoke` [default: http://127.0.0.1:9091].
     #[arg(long, global = true, env = "AETHER_EDGE_URL", value_name = "URL")]

@@ -17,7 +17,7 @@ pub const DEFAULT_EDGE_URL: &str = "http://127.0.0.1:9091";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Control plane base URL.
+    /// Control plane base URL, or several replicas' comma-separated.
     pub control_url: Option<String>,
     /// Edge base URL.
     pub edge_url: Option<String>,
@@ -30,8 +30,9 @@ pub struct FileConfig {
 /// The effective endpoints and token.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
-    /// Control plane base URL, without a trailing `/`.
-    pub control_url: String,
+    /// Control plane base URLs (one, or several replicas of one control
+    /// plane, tried in this order), without a trailing `/`.
+    pub control_urls: Vec<String>,
     /// Edge base URL, without a trailing `/`.
     pub edge_url: String,
     /// Admin bearer token, if any.
@@ -58,7 +59,7 @@ impl Endpoints {
             .or(file.edge_url)
             .unwrap_or_else(|| DEFAULT_EDGE_URL.to_owned());
         Ok(Endpoints {
-            control_url: check_url("control plane URL", &control_url)?,
+            control_urls: check_urls("control plane URL", &control_url)?,
             edge_url: check_url("edge URL", &edge_url)?,
             token: non_empty(&global.token).or(non_empty(&file.token)),
             ca_cert: global.ca_cert.clone().or(file.ca_cert),
@@ -84,6 +85,26 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
         let reason = e.message().to_owned();
         anyhow::anyhow!("invalid config file {}: {reason}", path.display())
     })
+}
+
+/// A comma-separated list of URLs, each checked by [`check_url`]; an
+/// empty entry or a URL named twice is an error.
+fn check_urls(what: &str, list: &str) -> anyhow::Result<Vec<String>> {
+    let mut urls: Vec<String> = Vec::new();
+    for (i, entry) in list.split(',').enumerate() {
+        if entry.trim().is_empty() {
+            bail!(
+                "invalid {what} list {list:?}: entry {} is empty; separate URLs with single commas, e.g. http://a:9090,http://b:9090",
+                i + 1
+            );
+        }
+        let url = check_url(what, entry)?;
+        if urls.contains(&url) {
+            bail!("invalid {what} list {list:?}: {url} is named twice");
+        }
+        urls.push(url);
+    }
+    Ok(urls)
 }
 
 /// Accepts `http://` and `https://` URLs and drops a trailing `/`.
@@ -124,14 +145,14 @@ mod tests {
         .unwrap();
         let mut args = global(Some(path));
         let e = Endpoints::resolve(&args).unwrap();
-        assert_eq!(e.control_url, "http://10.0.0.1:9090");
+        assert_eq!(e.control_urls, ["http://10.0.0.1:9090"]);
         assert_eq!(e.edge_url, DEFAULT_EDGE_URL);
         assert_eq!(e.token.as_deref(), Some("from-file"));
 
         args.token = Some("flag".into());
         args.control_url = Some("http://localhost:1".into());
         let e = Endpoints::resolve(&args).unwrap();
-        assert_eq!(e.control_url, "http://localhost:1");
+        assert_eq!(e.control_urls, ["http://localhost:1"]);
         assert_eq!(e.token.as_deref(), Some("flag"));
     }
 
@@ -152,6 +173,46 @@ mod tests {
 
         for bad in ["127.0.0.1:9090", "ftp://x", "http://", "http://a b"] {
             assert!(check_url("control plane URL", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_control_url_may_list_several_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "control_url = \"http://10.0.0.1:9090/, http://10.0.0.2:9090\"\n",
+        )
+        .unwrap();
+        let mut args = global(Some(path));
+        let e = Endpoints::resolve(&args).unwrap();
+        assert_eq!(
+            e.control_urls,
+            ["http://10.0.0.1:9090", "http://10.0.0.2:9090"]
+        );
+
+        args.control_url = Some("https://a:9090,https://b:9090/".into());
+        let e = Endpoints::resolve(&args).unwrap();
+        assert_eq!(
+            e.control_urls,
+            ["https://a:9090", "https://b:9090"],
+            "the flag wins"
+        );
+
+        for (list, why) in [
+            ("http://a:9090,,http://b:9090", "entry 2 is empty"),
+            ("http://a:9090,", "entry 2 is empty"),
+            ("http://a:9090, ,http://b:9090", "entry 2 is empty"),
+            ("http://a:9090,b:9090", "expected http://HOST:PORT"),
+            ("http://a:9090,http://a:9090/", "named twice"),
+        ] {
+            args.control_url = Some(list.into());
+            let err = format!("{:#}", Endpoints::resolve(&args).unwrap_err());
+            assert!(
+                err.contains("control plane URL") && err.contains(why),
+                "{list}: {err}"
+            );
         }
     }
 }

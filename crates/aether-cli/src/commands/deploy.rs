@@ -53,7 +53,13 @@ pub async fn run(args: DeployArgs, control: &Client, json: bool) -> anyhow::Resu
     };
 
     let raw = args.args.is_empty() && env.is_empty() && wasm.len() >= LARGE_UPLOAD;
-    let request = if raw {
+    // Each request is made anew for every control-plane URL tried: a large
+    // body is streamed (behind a progress bar) and cannot be sent twice.
+    // A deploy tried again on another replica after a timeout may have
+    // been applied by the first one; sending it again is safe, because an
+    // identical deploy is answered 200 "unchanged" at the same version
+    // instead of 201 with a new one.
+    let response = if raw {
         let mut query = Vec::new();
         if let Some(t) = &limits.timeout {
             query.push(("timeout", t.clone()));
@@ -61,11 +67,13 @@ pub async fn run(args: DeployArgs, control: &Client, json: bool) -> anyhow::Resu
         if let Some(m) = &limits.memory {
             query.push(("memory", m.clone()));
         }
-        let req = control
-            .request(Method::PUT, &format!("/api/functions/{name}"))
-            .query(&query)
-            .header(CONTENT_TYPE, "application/wasm");
-        with_body(req, Bytes::from(wasm), &name)
+        let body = Bytes::from(wasm);
+        control
+            .send_with(Method::PUT, &format!("/api/functions/{name}"), |req| {
+                let req = req.query(&query).header(CONTENT_TYPE, "application/wasm");
+                with_body(req, body.clone(), &name)
+            })
+            .await?
     } else {
         let body = DeployRequest {
             name: name.clone(),
@@ -74,13 +82,14 @@ pub async fn run(args: DeployArgs, control: &Client, json: bool) -> anyhow::Resu
             env,
             limits: (limits != LimitsSpec::default()).then_some(limits),
         };
-        let req = control
-            .request(Method::POST, "/api/functions")
-            .header(CONTENT_TYPE, "application/json");
-        with_body(req, Bytes::from(serde_json::to_vec(&body)?), &name)
+        let body = Bytes::from(serde_json::to_vec(&body)?);
+        control
+            .send_with(Method::POST, "/api/functions", |req| {
+                let req = req.header(CONTENT_TYPE, "application/json");
+                with_body(req, body.clone(), &name)
+            })
+            .await?
     };
-
-    let response = control.send(request).await?;
     let created = response.status() == StatusCode::CREATED;
     let deployed: DeployResponse = control.parse(response).await?;
     if json {

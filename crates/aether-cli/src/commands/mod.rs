@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // leak it to every edge, so it is left out.
             let edge = Client::new(
                 Server::Edge,
-                &endpoints.edge_url,
+                std::slice::from_ref(&endpoints.edge_url),
                 None,
                 endpoints.ca_cert.as_deref(),
             )?;
@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 fn control(endpoints: &Endpoints) -> anyhow::Result<Client> {
     Client::new(
         Server::Control,
-        &endpoints.control_url,
+        &endpoints.control_urls,
         endpoints.token.clone(),
         endpoints.ca_cert.as_deref(),
     )

@@ -6,6 +6,7 @@
 mod deploy;
 mod errors;
 mod examples;
+mod failover;
 mod functions;
 mod invoke;
 mod new;
