@@ -31,6 +31,8 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::state::AppState;
+
 /// Which callers a route admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -145,6 +147,27 @@ impl Auth {
         }
     }
 
+    /// Replaces every node credential with the stored ones (a replica
+    /// catching up with joins and removals made through the others).
+    pub fn replace_nodes(&self, nodes: &[NodeRecord]) {
+        let fresh: HashMap<String, Token> = nodes
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.node_id.clone(),
+                    Token::from_hex(n.credential_sha256.as_deref()?)?,
+                ))
+            })
+            .collect();
+        self.write().nodes = fresh;
+    }
+
+    /// The node id of a presented node credential, if the request has one.
+    pub fn credential_node(headers: &HeaderMap) -> Option<String> {
+        let token = bearer_token(headers).ok()?;
+        parse_credential(token).map(|(id, _)| id.to_owned())
+    }
+
     /// A node joined with this credential digest.
     pub fn add_node(&self, node_id: &str, digest: Token) {
         self.write().nodes.insert(node_id.to_owned(), digest);
@@ -208,14 +231,36 @@ impl Auth {
 }
 
 /// Middleware admitting requests with a token `access` allows
-/// (`from_fn_with_state((auth, access), require)`); the [`Caller`] goes in
+/// (`from_fn_with_state((state, access), require)`); the [`Caller`] goes in
 /// the request's extensions.
+///
+/// With a shared store (several replicas on one database), a node
+/// credential unknown here may have been issued by another replica a
+/// moment ago: it is looked up in the store before being refused.
 pub async fn require(
-    State((auth, access)): State<(Auth, Access)>,
+    State((state, access)): State<(AppState, Access)>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth.check(request.headers(), access) {
+    let auth = state.auth();
+    let mut checked = auth.check(request.headers(), access);
+    if checked.is_err()
+        && state.store().is_shared()
+        && let Some(node_id) = Auth::credential_node(request.headers())
+    {
+        match state.blocking(move |store| store.node(&node_id)).await {
+            Ok(Some(node)) => {
+                if let Some(digest) = node.credential_sha256.as_deref().and_then(Token::from_hex) {
+                    auth.add_node(&node.node_id, digest);
+                    checked = auth.check(request.headers(), access);
+                }
+            }
+            Ok(None) => {}
+            // The database is down: say so rather than "invalid".
+            Err(e) => return axum::response::IntoResponse::into_response(e),
+        }
+    }
+    match checked {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

@@ -51,6 +51,11 @@ pub struct Cli {
     /// Database file.
     #[arg(long, env = "AETHER_DB")]
     pub db: Option<PathBuf>,
+    /// PostgreSQL database instead of the embedded file
+    /// (`postgres://user:password@host:5432/aether`): several control
+    /// planes on one database act as one.
+    #[arg(long, env = "AETHER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Directory of content-addressed wasm blobs [default: `blobs` next
     /// to the database]. `--func-dir` is its old name.
     #[arg(long, alias = "func-dir", env = "AETHER_BLOB_DIR")]
@@ -132,6 +137,8 @@ pub struct ServerSection {
 pub struct DatabaseSection {
     /// Database file.
     pub path: Option<PathBuf>,
+    /// PostgreSQL URL; when set, `path` and the blob directory are unused.
+    pub url: Option<String>,
 }
 
 /// `[storage]`
@@ -193,6 +200,9 @@ pub struct Config {
     pub port: u16,
     /// Database file.
     pub db_path: PathBuf,
+    /// PostgreSQL URL (may hold a password: never logged); `None` for the
+    /// embedded database at `db_path`.
+    pub database_url: Option<Secret>,
     /// Blob directory.
     pub blob_dir: PathBuf,
     /// Offline after this long without a heartbeat.
@@ -227,6 +237,7 @@ impl Default for Config {
             port: DEFAULT_PORT,
             blob_dir: default_blob_dir(&db_path),
             db_path,
+            database_url: None,
             node_timeout: DEFAULT_NODE_TIMEOUT,
             node_retention: DEFAULT_NODE_RETENTION,
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
@@ -347,6 +358,11 @@ impl Config {
                 .or(file.server.port)
                 .unwrap_or(defaults.port),
             db_path,
+            database_url: cli
+                .database_url
+                .clone()
+                .or(file.database.url)
+                .and_then(|u| Secret::new(u.trim())),
             blob_dir,
             node_timeout,
             node_retention,
@@ -433,6 +449,30 @@ impl Config {
         self.max_module_size.div_ceil(3) * 4 + JSON_OVERHEAD
     }
 
+    /// Where the data is, for the log: the file and blob directory, or the
+    /// PostgreSQL server and database without user or password.
+    pub fn database_summary(&self) -> String {
+        match &self.database_url {
+            None => format!(
+                "db={} blob_dir={}",
+                self.db_path.display(),
+                self.blob_dir.display()
+            ),
+            Some(url) => {
+                let url = url.expose_str();
+                // Everything after the credentials, if any, and before the
+                // query (which may hold a password too).
+                let rest = url.rsplit_once('@').map_or(url, |(_, r)| r);
+                let rest = rest.split('?').next().unwrap_or_default();
+                if url.contains("://") {
+                    format!("db=postgresql://{rest}")
+                } else {
+                    "db=postgresql (key=value URL)".to_owned()
+                }
+            }
+        }
+    }
+
     /// One line per setting for the start-up log; never the tokens.
     pub fn summary(&self) -> String {
         let auth = if self.auth_enabled() {
@@ -443,12 +483,11 @@ impl Config {
             "disabled (loopback only)"
         };
         format!(
-            "listen={}://{}:{} db={} blob_dir={} node_timeout={} max_module_size={} max_function_timeout={} max_function_memory={} event_retention={} auth={}",
+            "listen={}://{}:{} {} node_timeout={} max_module_size={} max_function_timeout={} max_function_memory={} event_retention={} auth={}",
             if self.tls.is_some() { "https" } else { "http" },
             self.host,
             self.port,
-            self.db_path.display(),
-            self.blob_dir.display(),
+            self.database_summary(),
             humantime::format_duration(self.node_timeout),
             self.max_module_size,
             humantime::format_duration(self.max_function_timeout),

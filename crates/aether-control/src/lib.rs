@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod notifier;
+pub mod replicas;
 pub mod retention;
 mod routes;
 pub mod server;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use aether_store::{RedbStore, StoreError, StoreOptions};
+use aether_store::{PgOptions, PgStore, RedbStore, Store, StoreError, StoreOptions};
 
 use crate::config::{Config, is_loopback};
 use crate::routes::app;
@@ -46,12 +46,19 @@ pub enum ServeError {
 /// [`aether_http::connection::HEADER_READ_TIMEOUT`]).
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// Opens the embedded store named by the configuration.
-pub fn open_store(config: &Config) -> Result<RedbStore, StoreError> {
-    RedbStore::open(StoreOptions {
-        db_path: config.db_path.clone(),
-        blob_dir: config.blob_dir.clone(),
-        event_retention: config.event_retention,
+/// Opens the store the configuration names: PostgreSQL when a database URL
+/// is set, else the embedded file.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PgStore::open(PgOptions {
+            event_retention: config.event_retention,
+            ..PgOptions::new(url.expose_str())
+        })?),
+        None => Arc::new(RedbStore::open(StoreOptions {
+            db_path: config.db_path.clone(),
+            blob_dir: config.blob_dir.clone(),
+            event_retention: config.event_retention,
+        })?),
     })
 }
 
@@ -77,7 +84,7 @@ impl Server {
             .build()?;
         let store_config = config.clone();
         let store = tokio::task::spawn_blocking(move || open_store(&store_config)).await??;
-        let state = AppState::new(Arc::new(store), config)?;
+        let state = AppState::new(store, config)?;
         let addr = aether_http::config::listen_addr(&config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -114,6 +121,11 @@ impl Server {
         let notifier = tokio::spawn(crate::notifier::run(self.state.clone(), self.notify_client));
         let upkeep = tokio::spawn(self.state.metrics().upkeep());
         let retention = tokio::spawn(crate::retention::run(self.state.clone()));
+        let replicas = self
+            .state
+            .store()
+            .is_shared()
+            .then(|| tokio::spawn(crate::replicas::run(self.state.clone())));
         let result = aether_http::serve(
             self.listener,
             app(self.state),
@@ -126,6 +138,10 @@ impl Server {
         // again, on some worker, after `abort` returns: wait for that.
         notifier.abort();
         retention.abort();
+        if let Some(replicas) = replicas {
+            replicas.abort();
+            let _ = replicas.await;
+        }
         upkeep.abort();
         let _ = notifier.await;
         let _ = retention.await;

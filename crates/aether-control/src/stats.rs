@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use aether_proto::control::{FunctionStats, FunctionStatsReport, NodeFunctionStats};
+use aether_proto::control::{
+    EventReport as _, FunctionStats, FunctionStatsReport, NodeFunctionStats,
+};
 use serde::Deserialize as _;
 
 /// All statistics, keyed by function then node.
@@ -43,6 +45,14 @@ impl StatsBook {
         entry.p50_ms = report.p50_ms;
         entry.p99_ms = report.p99_ms;
         entry.last_report = received_at.to_owned();
+    }
+
+    /// Records a stored event if it is a `function_stats` report.
+    pub fn record_event(&self, event: &aether_store::EventRecord) {
+        if event.event == FunctionStatsReport::EVENT {
+            let received = crate::wire::rfc3339(event.received_at_ms);
+            self.record(event.node_id.as_deref(), &event.data, &received);
+        }
     }
 
     /// Forgets a deleted function.

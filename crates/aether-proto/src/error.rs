@@ -39,11 +39,14 @@ pub enum ErrorCode {
     Conflict,
     /// A bug or an I/O failure on the server; details are in its log.
     Internal,
+    /// Something the server depends on (the control plane's database) cannot
+    /// be reached right now; retry later, or through another replica.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (`ALL[c as usize] == c`).
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -60,6 +63,7 @@ impl ErrorCode {
         ErrorCode::Overloaded,
         ErrorCode::Conflict,
         ErrorCode::Internal,
+        ErrorCode::Unavailable,
     ];
 
     /// The HTTP status that goes with this code.
@@ -78,7 +82,7 @@ impl ErrorCode {
             ErrorCode::MemoryLimitExceeded => 507,
             ErrorCode::OutputLimitExceeded => 502,
             ErrorCode::Internal => 500,
-            ErrorCode::Overloaded => 503,
+            ErrorCode::Overloaded | ErrorCode::Unavailable => 503,
             ErrorCode::Timeout => 504,
         }
     }
@@ -102,6 +106,7 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

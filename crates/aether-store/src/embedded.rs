@@ -565,6 +565,15 @@ impl Store for RedbStore {
         Ok(removed)
     }
 
+    fn node(&self, node_id: &str) -> Result<Option<NodeRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let nodes = txn.open_table(NODES)?;
+        nodes
+            .get(node_id)?
+            .map(|v| decode("nodes", v.value()))
+            .transpose()
+    }
+
     fn mark_node_stopped(&self, node_id: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let known = {
@@ -686,8 +695,6 @@ impl Store for RedbStore {
 mod tests {
     use std::collections::BTreeMap;
 
-    use aether_proto::LimitsSpec;
-
     use super::*;
 
     struct Fixture {
@@ -703,10 +710,24 @@ mod tests {
             Fixture { _dir: dir, options }
         }
 
-        fn open(&self) -> RedbStore {
+        fn open_redb(&self) -> RedbStore {
             RedbStore::open(self.options.clone()).unwrap()
         }
     }
+
+    impl crate::contract::Backend for Fixture {
+        fn open(&self, retention: u64) -> std::sync::Arc<dyn Store> {
+            std::sync::Arc::new(
+                RedbStore::open(StoreOptions {
+                    event_retention: retention,
+                    ..self.options.clone()
+                })
+                .unwrap(),
+            )
+        }
+    }
+
+    crate::contract::contract_tests!(Some(Fixture::new()));
 
     fn event(kind: &str, function: Option<&str>) -> NewEvent {
         NewEvent {
@@ -718,96 +739,10 @@ mod tests {
     }
 
     #[test]
-    fn deploys_create_increasing_versions_and_identical_redeploy_keeps_version() {
-        let f = Fixture::new();
-        let store = f.open();
-        let spec = DeploySpec::default();
-        let v1 = store.deploy("hello", b"one", &spec).unwrap();
-        assert!(v1.created());
-        assert_eq!(v1.record().version, 1);
-        assert_eq!(v1.record().sha256, sha256_hex(b"one"));
-        let again = store.deploy("hello", b"one", &spec).unwrap();
-        assert_eq!(again, DeployOutcome::Unchanged(v1.record().clone()));
-        let v2 = store.deploy("hello", b"two", &spec).unwrap();
-        assert_eq!(v2.record().version, 2);
-        let info = store.function("hello").unwrap().unwrap();
-        assert_eq!(info.current_version, 2);
-        assert_eq!(info.versions.len(), 2);
-    }
-
-    #[test]
-    fn same_bytes_with_other_settings_is_a_new_version() {
-        let f = Fixture::new();
-        let store = f.open();
-        store.deploy("f", b"x", &DeploySpec::default()).unwrap();
-        let spec = DeploySpec {
-            args: vec!["--v".into()],
-            env: BTreeMap::from([("K".into(), "V".into())]),
-            limits: LimitsSpec {
-                timeout: Some("1s".into()),
-                memory: None,
-            },
-        };
-        let out = store.deploy("f", b"x", &spec).unwrap();
-        assert!(out.created());
-        assert_eq!(out.record().version, 2);
-        assert_eq!(out.record().spec, spec);
-    }
-
-    #[test]
-    fn rollback_makes_an_old_version_current_and_refuses_unknown_ones() {
-        let f = Fixture::new();
-        let store = f.open();
-        store.deploy("f", b"a", &DeploySpec::default()).unwrap();
-        store.deploy("f", b"b", &DeploySpec::default()).unwrap();
-        let r = store.rollback("f", 1).unwrap();
-        assert_eq!(r.sha256, sha256_hex(b"a"));
-        assert_eq!(store.version("f", None).unwrap().version, 1);
-        assert!(matches!(
-            store.rollback("f", 7),
-            Err(StoreError::VersionNotFound { version: 7, .. })
-        ));
-        assert!(matches!(
-            store.rollback("nope", 1),
-            Err(StoreError::FunctionNotFound { .. })
-        ));
-        // The next deploy continues after the highest version.
-        let v3 = store.deploy("f", b"c", &DeploySpec::default()).unwrap();
-        assert_eq!(v3.record().version, 3);
-    }
-
-    #[test]
-    fn delete_removes_only_blobs_no_other_version_references() {
-        let f = Fixture::new();
-        let store = f.open();
-        store
-            .deploy("a", b"shared", &DeploySpec::default())
-            .unwrap();
-        store
-            .deploy("a", b"only-a", &DeploySpec::default())
-            .unwrap();
-        store
-            .deploy("b", b"shared", &DeploySpec::default())
-            .unwrap();
-        let deleted = store.delete("a").unwrap();
-        assert_eq!(deleted.versions.len(), 2);
-        assert!(store.function("a").unwrap().is_none());
-        assert_eq!(store.read_blob(&sha256_hex(b"shared")).unwrap(), b"shared");
-        assert!(matches!(
-            store.read_blob(&sha256_hex(b"only-a")),
-            Err(StoreError::BlobMissing { .. })
-        ));
-        assert!(matches!(
-            store.delete("a"),
-            Err(StoreError::FunctionNotFound { .. })
-        ));
-    }
-
-    #[test]
     fn open_removes_orphan_blobs_and_temp_files_but_keeps_referenced_ones() {
         let f = Fixture::new();
         {
-            let store = f.open();
+            let store = f.open_redb();
             store
                 .deploy("kept", b"kept", &DeploySpec::default())
                 .unwrap();
@@ -816,7 +751,7 @@ mod tests {
         std::fs::write(f.options.blob_dir.join(format!("{orphan}.wasm")), b"orphan").unwrap();
         std::fs::write(f.options.blob_dir.join(".upload-abc.tmp"), b"half").unwrap();
         std::fs::write(f.options.blob_dir.join("README"), b"not ours").unwrap();
-        let store = f.open();
+        let store = f.open_redb();
         assert!(!f.options.blob_dir.join(format!("{orphan}.wasm")).exists());
         assert!(!f.options.blob_dir.join(".upload-abc.tmp").exists());
         assert!(f.options.blob_dir.join("README").exists());
@@ -825,237 +760,9 @@ mod tests {
     }
 
     #[test]
-    fn reopening_keeps_functions_versions_nodes_and_events() {
-        let f = Fixture::new();
-        {
-            let store = f.open();
-            store.deploy("f", b"1", &DeploySpec::default()).unwrap();
-            store.deploy("f", b"2", &DeploySpec::default()).unwrap();
-            store.rollback("f", 1).unwrap();
-            store
-                .upsert_node(NodeHeartbeat {
-                    node_id: "edge-1".into(),
-                    url: "http://127.0.0.1:9091".into(),
-                    functions: BTreeMap::new(),
-                })
-                .unwrap();
-            store
-                .append_events(vec![event("node_started", None)])
-                .unwrap();
-        }
-        let store = f.open();
-        let info = store.function("f").unwrap().unwrap();
-        assert_eq!((info.current_version, info.versions.len()), (1, 2));
-        assert_eq!(store.nodes().unwrap().len(), 1);
-        let events = store
-            .events(&EventQuery {
-                since: 0,
-                limit: 10,
-                function: None,
-            })
-            .unwrap();
-        assert_eq!(events.len(), 1);
-        // Ids keep increasing across a reopen.
-        let more = store.append_events(vec![event("x", None)]).unwrap();
-        assert_eq!(more[0].id, 2);
-    }
-
-    #[test]
-    fn a_node_joins_once_keeps_its_credential_through_heartbeats_and_is_removed() {
-        let f = Fixture::new();
-        let store = f.open();
-        let join = NodeJoin {
-            node_id: "n".into(),
-            url: "http://a".into(),
-            credential_sha256: "ab".repeat(32),
-            notify_secret: "s".into(),
-        };
-        // Registered before credentials existed: it may still join.
-        store
-            .upsert_node(NodeHeartbeat {
-                node_id: "n".into(),
-                url: "http://a".into(),
-                functions: BTreeMap::new(),
-            })
-            .unwrap();
-        store.join_node(join.clone()).unwrap();
-        let again = store.join_node(NodeJoin {
-            credential_sha256: "cd".repeat(32),
-            ..join.clone()
-        });
-        assert!(
-            matches!(again, Err(StoreError::NodeExists { .. })),
-            "{again:?}"
-        );
-        let beat = store
-            .upsert_node(NodeHeartbeat {
-                node_id: "n".into(),
-                url: "http://b".into(),
-                functions: BTreeMap::new(),
-            })
-            .unwrap();
-        assert_eq!(beat.credential_sha256.as_deref(), Some(&*"ab".repeat(32)));
-        assert_eq!(beat.notify_secret.as_deref(), Some("s"));
-        drop(store);
-        let store = f.open();
-        assert_eq!(store.remove_node("n").unwrap().node_id, "n");
-        assert!(store.nodes().unwrap().is_empty());
-        assert!(matches!(
-            store.remove_node("n"),
-            Err(StoreError::NodeNotFound { .. })
-        ));
-        store.join_node(join).unwrap();
-    }
-
-    #[test]
-    fn heartbeat_keeps_registration_time_and_updates_last_seen() {
-        let f = Fixture::new();
-        let store = f.open();
-        let hb = NodeHeartbeat {
-            node_id: "n".into(),
-            url: "http://a".into(),
-            functions: BTreeMap::new(),
-        };
-        let first = store.upsert_node(hb.clone()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        let second = store
-            .upsert_node(NodeHeartbeat {
-                url: "http://b".into(),
-                ..hb
-            })
-            .unwrap();
-        assert_eq!(second.registered_at_ms, first.registered_at_ms);
-        assert!(second.last_seen_ms > first.last_seen_ms);
-        assert_eq!(store.nodes().unwrap(), vec![second]);
-    }
-
-    #[test]
-    fn nodes_silent_since_before_the_cutoff_are_pruned_and_stopped_marks_only_known_ones() {
-        let f = Fixture::new();
-        let store = f.open();
-        let hb = |id: &str| NodeHeartbeat {
-            node_id: id.into(),
-            url: "http://a".into(),
-            functions: BTreeMap::new(),
-        };
-        let old = store.upsert_node(hb("old")).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        let fresh = store.upsert_node(hb("fresh")).unwrap();
-        assert!(store.mark_node_stopped("fresh").unwrap());
-        assert!(!store.mark_node_stopped("never-seen").unwrap());
-        assert_eq!(
-            store.prune_nodes(old.last_seen_ms).unwrap(),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            store.prune_nodes(fresh.last_seen_ms).unwrap(),
-            vec!["old".to_owned()]
-        );
-        let left = store.nodes().unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].node_id, "fresh");
-        assert!(left[0].stopped_at_ms.is_some());
-        drop(store);
-        assert_eq!(f.open().nodes().unwrap().len(), 1, "the pruning is durable");
-    }
-
-    #[test]
-    fn events_page_in_order_filter_by_function_and_drop_the_oldest_beyond_retention() {
-        let f = Fixture::new();
-        let store = RedbStore::open(StoreOptions {
-            event_retention: 5,
-            ..f.options.clone()
-        })
-        .unwrap();
-        for i in 0..8 {
-            let function = if i % 2 == 0 { Some("even") } else { None };
-            store.append_events(vec![event("e", function)]).unwrap();
-        }
-        let all = store
-            .events(&EventQuery {
-                since: 0,
-                limit: 100,
-                function: None,
-            })
-            .unwrap();
-        assert_eq!(
-            all.iter().map(|e| e.id).collect::<Vec<_>>(),
-            vec![4, 5, 6, 7, 8]
-        );
-        let page = store
-            .events(&EventQuery {
-                since: 4,
-                limit: 2,
-                function: None,
-            })
-            .unwrap();
-        assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), vec![5, 6]);
-        let even = store
-            .events(&EventQuery {
-                since: 0,
-                limit: 100,
-                function: Some("even".into()),
-            })
-            .unwrap();
-        assert_eq!(even.iter().map(|e| e.id).collect::<Vec<_>>(), vec![5, 7]);
-    }
-
-    #[test]
-    fn bad_names_are_refused_before_touching_storage() {
-        let f = Fixture::new();
-        let store = f.open();
-        for name in ["..", "A", "a/b", ""] {
-            assert!(matches!(
-                store.deploy(name, b"x", &DeploySpec::default()),
-                Err(StoreError::InvalidName(_))
-            ));
-        }
-        assert!(store.blobs.list().unwrap().blobs.is_empty());
-    }
-
-    #[test]
-    fn concurrent_deploys_and_deletes_never_lose_a_referenced_blob() {
-        let f = Fixture::new();
-        let store = std::sync::Arc::new(f.open());
-        let threads: Vec<_> = (0..4)
-            .map(|t| {
-                let store = store.clone();
-                std::thread::spawn(move || {
-                    for i in 0..20 {
-                        // Every thread deploys the same shared bytes under its own name,
-                        // and deletes it every other round.
-                        let name = format!("f{t}");
-                        store
-                            .deploy(&name, b"shared", &DeploySpec::default())
-                            .unwrap();
-                        store
-                            .deploy(&name, format!("{t}-{i}").as_bytes(), &DeploySpec::default())
-                            .unwrap();
-                        if i % 2 == 0 {
-                            store.delete(&name).unwrap();
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        for (name, version) in store.current_versions().unwrap() {
-            let f = store.function(&name).unwrap().unwrap();
-            for v in f.versions {
-                let bytes = store.read_blob(&v.sha256).unwrap();
-                assert_eq!(sha256_hex(&bytes), v.sha256);
-            }
-            assert!(store.read_blob(&version.sha256).is_ok());
-        }
-        assert_eq!(store.collect_garbage().unwrap().blobs_missing, 0);
-    }
-
-    #[test]
     fn a_database_open_elsewhere_is_refused_as_open_not_as_damaged() {
         let f = Fixture::new();
-        let _first = f.open();
+        let _first = f.open_redb();
         let second = RedbStore::open(f.options.clone());
         assert!(
             matches!(
@@ -1098,7 +805,7 @@ mod tests {
     fn any_damaged_page_is_refused_without_a_write_or_opens_with_everything() {
         let f = Fixture::new();
         let expected = {
-            let store = f.open();
+            let store = f.open_redb();
             for name in ["a", "b", "c"] {
                 store
                     .deploy(name, name.as_bytes(), &DeploySpec::default())

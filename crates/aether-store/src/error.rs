@@ -72,6 +72,17 @@ pub enum StoreError {
         /// The decoding error.
         source: serde_json::Error,
     },
+    /// The database server cannot be reached right now (down, restarting,
+    /// out of connections, or no connection within the connect timeout):
+    /// worth retrying, unlike the other errors.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The PostgreSQL server refused a statement.
+    #[error("database: {0}")]
+    Postgres(#[source] postgres::Error),
+    /// The database URL could not be read.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
     /// The database was written by a newer, incompatible version.
     #[error("database schema version {found} is newer than the supported {supported}")]
     UnsupportedSchema {

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use aether_http::ApiError;
 use aether_http::guard::{MissingContentType, require_json};
 use aether_proto::control::{
-    CallbackAccepted, CallbackBody, EventIn, EventReport as _, EventsPage, FunctionStatsReport,
-    NodeStopping,
+    CallbackAccepted, CallbackBody, EventIn, EventReport as _, EventsPage, NodeStopping,
 };
 use aether_proto::validate_function_name;
 use aether_store::{EventQuery, NewEvent};
@@ -89,14 +88,12 @@ pub async fn callback(
     let stored = state
         .blocking(move |store| store.append_events(events))
         .await?;
-    for event in stored
-        .iter()
-        .filter(|e| e.event == FunctionStatsReport::EVENT)
-    {
-        let received = stored_event(event.clone()).received_at;
-        state
-            .stats()
-            .record(event.node_id.as_deref(), &event.data, &received);
+    // With a shared store, statistics come from the shared log
+    // (crate::replicas), whichever replica received the report.
+    if !state.store().is_shared() {
+        for event in &stored {
+            state.stats().record_event(event);
+        }
     }
     // A graceful stop shows at once, not after `node_timeout`.
     let stopping: Vec<String> = stored

@@ -67,18 +67,12 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         .route("/api/nodes", get(nodes::list))
         .route("/api/nodes/{id}", delete(nodes::remove))
         .route("/api/events", get(events::list))
-        .route_layer(from_fn_with_state(
-            (state.auth().clone(), Access::Admin),
-            require,
-        ));
+        .route_layer(from_fn_with_state((state.clone(), Access::Admin), require));
 
     let pull = Router::new()
         .route("/api/functions/manifest", get(functions::manifest))
         .route("/api/functions/{name}/wasm", get(functions::wasm))
-        .route_layer(from_fn_with_state(
-            (state.auth().clone(), Access::Pull),
-            require,
-        ));
+        .route_layer(from_fn_with_state((state.clone(), Access::Pull), require));
 
     let join = Router::new()
         .route("/api/nodes/join", post(nodes::join))
@@ -86,10 +80,7 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
             DEFAULT_BODY_LIMIT as u64,
             reject_oversized,
         ))
-        .route_layer(from_fn_with_state(
-            (state.auth().clone(), Access::Join),
-            require,
-        ));
+        .route_layer(from_fn_with_state((state.clone(), Access::Join), require));
 
     let node = Router::new()
         .route("/register", post(nodes::register))
@@ -98,10 +89,7 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
             DEFAULT_BODY_LIMIT as u64,
             reject_oversized,
         ))
-        .route_layer(from_fn_with_state(
-            (state.auth().clone(), Access::Node),
-            require,
-        ));
+        .route_layer(from_fn_with_state((state.clone(), Access::Node), require));
 
     let open = Router::new()
         .route("/health", get(health::health))
