@@ -2,6 +2,7 @@
 //! on loopback.
 
 mod distribution;
+mod failover;
 mod faults;
 mod identity;
 mod original;
