@@ -57,7 +57,7 @@ static METADATA: Metadata<'static> =
     Metadata::new("aether_engine", metrics::Level::INFO, Some(module_path!()));
 
 /// Number of [`ErrorCode`] variants (for per-code handle arrays).
-const ERROR_CODES: usize = 16;
+const ERROR_CODES: usize = ErrorCode::ALL.len();
 
 /// The edge's metrics: a recorder of its own and the handles that do not
 /// depend on a function.
@@ -535,6 +535,8 @@ mod tests {
 
     #[test]
     fn error_codes_fit_the_per_code_handles() {
-        assert!((ErrorCode::Internal as usize) < ERROR_CODES);
+        for code in ErrorCode::ALL {
+            assert!((code as usize) < ERROR_CODES, "{code:?}");
+        }
     }
 }
