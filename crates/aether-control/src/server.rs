@@ -83,8 +83,13 @@ impl Server {
             .timeout(crate::notifier::NOTIFY_TIMEOUT)
             .build()?;
         let store_config = config.clone();
-        let store = tokio::task::spawn_blocking(move || open_store(&store_config)).await??;
-        let state = AppState::new(store, config)?;
+        // Both block on the database (AppState::new reads the nodes'
+        // credentials); PostgreSQL's blocking client must not run on an
+        // async worker.
+        let state = tokio::task::spawn_blocking(move || {
+            AppState::new(open_store(&store_config)?, &store_config)
+        })
+        .await??;
         let addr = aether_http::config::listen_addr(&config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await

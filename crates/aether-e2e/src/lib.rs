@@ -31,8 +31,8 @@ pub use control::{TestControl, control_config, with_tokens};
 pub use edge::TestEdge;
 pub use process::{
     EdgeOptions, Process, bin_dir, control_args, deploy_until_served, start_cluster, start_control,
-    start_control_https, start_edge, start_standalone_edge, start_standalone_edge_env,
-    start_standalone_edge_with,
+    start_control_https, start_edge, start_replica, start_standalone_edge,
+    start_standalone_edge_env, start_standalone_edge_with,
 };
 pub use stack::TestStack;
 

@@ -280,6 +280,28 @@ pub async fn start_control(dir: &Path, port: u16, node_timeout: &str) -> anyhow:
     .await
 }
 
+/// Starts a control-plane replica on the PostgreSQL database at
+/// `database_url`, on `port`, its log under `dir` (created); `extra_args`
+/// after the usual ones.
+pub async fn start_replica(
+    dir: &Path,
+    port: u16,
+    database_url: &str,
+    node_timeout: &str,
+) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let args = vec![
+        "--port".into(),
+        port.to_string(),
+        "--node-timeout".into(),
+        node_timeout.into(),
+    ];
+    let mut envs = control_tokens().to_vec();
+    envs.push(("AETHER_DATABASE_URL", database_url.to_owned()));
+    let bin = bin_dir().join("aether-control");
+    Process::start(&bin, &args, &envs, dir.join("control.log"), port).await
+}
+
 /// The test tokens, as a control plane's environment.
 fn control_tokens() -> [(&'static str, String); 2] {
     [

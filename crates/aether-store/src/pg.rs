@@ -138,6 +138,18 @@ impl PgOptions {
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
+/// The pool's own failures (each failed connection attempt, many a second
+/// while the database is down) at debug level: what callers get, a
+/// [`StoreError::Unavailable`], is what the control plane reports, once.
+#[derive(Debug)]
+struct QuietPoolErrors;
+
+impl r2d2::HandleError<postgres::Error> for QuietPoolErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::debug!(%error, "database connection attempt failed");
+    }
+}
+
 /// The PostgreSQL store; cheap to share between threads (a pool).
 pub struct PgStore {
     pool: Pool,
@@ -275,6 +287,7 @@ impl PgStore {
             // A pooled connection whose server went away (a restart, a
             // fail-over) is found dead before use, not by the request.
             .test_on_check_out(true)
+            .error_handler(Box::new(QuietPoolErrors))
             .build(manager)?;
         let store = PgStore {
             pool,

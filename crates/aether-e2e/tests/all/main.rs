@@ -4,5 +4,6 @@
 mod distribution;
 mod failover;
 mod faults;
+mod ha;
 mod identity;
 mod original;
