@@ -111,13 +111,15 @@ impl Stack {
     /// credential (what that edge sends); returns the status.
     pub fn post_node(&self, path: &str, body: serde_json::Value) -> u16 {
         let control = &self.servers.control;
-        let kept = std::fs::read(
-            self.servers
-                .edge
-                .data_dir
-                .join(aether_engine::identity::FILE),
-        )
-        .expect("the edge has joined");
+        // The edge is listed once it joined, a moment before it saved its
+        // credential (written whole, by rename): wait for the file.
+        let file = self
+            .servers
+            .edge
+            .data_dir
+            .join(aether_engine::identity::FILE);
+        self.wait_for(|_| file.exists());
+        let kept = std::fs::read(&file).expect("the edge has joined");
         let kept: serde_json::Value = serde_json::from_slice(&kept).expect("credential file");
         let credential = kept["credential"]
             .as_str()

@@ -165,10 +165,11 @@ async fn while_postgres_is_down_replicas_answer_503_edges_keep_serving_and_all_r
     let root = tempfile::tempdir()?;
     let a = start_replica(&root.path().join("a"), free_port(), &db, "3s").await?;
     let b = start_replica(&root.path().join("b"), free_port(), &db, "3s").await?;
+    // The edge knows both replicas.
     let edge = start_edge(
         &root.path().join("edge"),
         free_port(),
-        &a.url,
+        &format!("{},{}", a.url, b.url),
         &EdgeOptions {
             node_timeout: "3s",
             reconcile_interval: "1s",
@@ -250,6 +251,22 @@ async fn while_postgres_is_down_replicas_answer_503_edges_keep_serving_and_all_r
         let log = replica.log_text();
         assert!(!log.contains("panicked"), "a replica panicked:\n{log}");
     }
+    // Losing a replica for good: the edge carries on with the other.
+    let mut a = a;
+    a.kill();
+    deploy(&b.url, "without-a", &command("without a")).await?;
+    eventually(
+        Duration::from_secs(20),
+        "the edge runs what b took after a died",
+        || async { execute(&edge.url, json!({"function": "without-a"})).await.0 == 200 },
+    )
+    .await?;
+    let (status, nodes) = admin(Method::GET, format!("{}/api/nodes", b.url), None).await?;
+    assert_eq!(
+        (status, nodes[0]["status"].as_str()),
+        (200, Some("online")),
+        "{nodes}"
+    );
     Ok(())
 }
 
