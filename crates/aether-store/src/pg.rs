@@ -264,8 +264,8 @@ fn event_from(row: &Row) -> Result<EventRecord, StoreError> {
 }
 
 impl PgStore {
-    /// Connects, then brings the schema up to [`PG_SCHEMA_VERSION`]
-    /// (creating it in an empty database). Fails when the database is
+    /// Connects, brings the schema up to [`PG_SCHEMA_VERSION`] (creating
+    /// it in an empty database) and removes unreferenced blobs. Fails when the database is
     /// unreachable within the connect timeout or was migrated by a newer
     /// binary ([`StoreError::UnsupportedSchema`]).
     pub fn open(options: PgOptions) -> Result<Self, StoreError> {
@@ -294,6 +294,15 @@ impl PgStore {
             event_retention: big(options.event_retention.max(1)),
         };
         store.migrate()?;
+        // Blobs a delete cut short (a crash, or the database gone between
+        // its commit and the removal) left behind.
+        let removed = store.collect_garbage()?.blobs_removed;
+        if removed > 0 {
+            info!(
+                blobs_removed = removed,
+                "unreferenced blobs removed at open"
+            );
+        }
         Ok(store)
     }
 
@@ -1034,6 +1043,33 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(counters, 1);
+    }
+
+    #[test]
+    fn open_removes_blobs_a_cut_short_delete_left_but_keeps_referenced_ones() {
+        let Some(b) = backend() else { return };
+        let store = b.store(100);
+        store
+            .deploy("kept", b"kept", &DeploySpec::default())
+            .unwrap();
+        // What a delete leaves when it dies between its commit and the
+        // blob removal: a blob row nothing references.
+        let orphan = sha256_hex(b"orphan");
+        store
+            .client()
+            .unwrap()
+            .execute(
+                "INSERT INTO blobs (sha256, bytes, created_at_ms) VALUES ($1, $2, 0)",
+                &[&orphan, &&b"orphan"[..]],
+            )
+            .unwrap();
+        drop(store);
+        let store = b.store(100);
+        assert!(matches!(
+            store.read_blob(&orphan),
+            Err(StoreError::BlobMissing { .. })
+        ));
+        assert_eq!(store.read_blob(&sha256_hex(b"kept")).unwrap(), b"kept");
     }
 
     #[test]
