@@ -58,6 +58,7 @@ async fn sync(state: &AppState, since: &mut u64) -> Result<(), aether_http::ApiE
             since: *since,
             limit: PAGE,
             function: None,
+            ..Default::default()
         };
         let page = state.blocking(move |store| store.events(&query)).await?;
         let Some(last) = page.last() else {

@@ -28,6 +28,7 @@ pub fn deploy_response(name: &str, v: &VersionRecord) -> DeployResponse {
 pub fn manifest_entry(name: String, v: VersionRecord) -> ManifestEntry {
     ManifestEntry {
         name,
+        kind: aether_proto::control::FunctionKind::Command,
         size_kb: v.size_kb(),
         uploaded_at: rfc3339(v.deployed_at_ms),
         version: v.version,

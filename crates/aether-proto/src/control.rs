@@ -42,11 +42,24 @@ pub struct DeployResponse {
     pub deployed_at: String,
 }
 
+/// How a function is called. Every function is a WASI command today
+/// (`POST /execute`: JSON in, stdout out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionKind {
+    /// A WASI command: `_start` with stdin, stdout, stderr and an exit code.
+    #[default]
+    Command,
+}
+
 /// One entry of `GET /api/functions/manifest`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     /// Function name.
     pub name: String,
+    /// How it is called.
+    #[serde(default)]
+    pub kind: FunctionKind,
     /// Size of the current version in KiB.
     pub size_kb: u64,
     /// When the current version was deployed, RFC 3339.
@@ -433,6 +446,63 @@ pub struct FunctionStats {
     pub p99_ms: f64,
     /// Per edge.
     pub nodes: BTreeMap<String, NodeFunctionStats>,
+    /// The last hour, minute by minute, oldest first (zero-filled).
+    #[serde(default)]
+    pub minutes: Vec<MinuteStats>,
+}
+
+/// Executions in one minute (or one window), from the edges' reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MinuteStats {
+    /// Start of the minute, RFC 3339 (absent for a whole window).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub start: String,
+    /// Executions reported.
+    pub invocations: u64,
+    /// Failed executions among them.
+    pub errors: u64,
+    /// Median latency: the invocation-weighted mean of the edges'
+    /// reported medians (an estimate), ms.
+    pub p50_ms: f64,
+    /// 99th percentile: the highest of the edges' reported p99s (an upper
+    /// bound), ms.
+    pub p99_ms: f64,
+}
+
+/// Edges by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCounts {
+    /// Heartbeating.
+    pub online: u64,
+    /// Silent for longer than the node timeout.
+    pub offline: u64,
+    /// Said they were stopping.
+    pub stopped: u64,
+}
+
+/// A node's executions over the last hour.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTotals {
+    /// Executions reported.
+    pub invocations: u64,
+    /// Failed executions among them.
+    pub errors: u64,
+}
+
+/// Body of `GET /api/overview`: the fleet at a glance (the dashboard's
+/// first page).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Edges by status.
+    pub nodes: NodeCounts,
+    /// Number of functions.
+    pub functions: u64,
+    /// The last hour as one window.
+    pub last_hour: MinuteStats,
+    /// The last hour, minute by minute, oldest first (zero-filled).
+    pub minutes: Vec<MinuteStats>,
+    /// Each reporting node's executions over the last hour.
+    pub node_stats: BTreeMap<String, NodeTotals>,
 }
 
 /// Body of a successful `DELETE /api/functions/{name}`.

@@ -36,7 +36,8 @@ macro_rules! contract_tests {
             events_page_in_order_filter_by_function_and_drop_the_oldest_beyond_retention,
             bad_names_are_refused_before_touching_storage,
             concurrent_deploys_and_deletes_never_lose_a_referenced_blob,
-            garbage_collection_removes_only_unreferenced_blobs
+            garbage_collection_removes_only_unreferenced_blobs,
+            events_filter_by_node_and_kind_together_with_the_function
         );
     };
     (@each $backend:expr; $($name:ident),*) => {$(
@@ -165,6 +166,7 @@ pub(crate) fn reopening_keeps_functions_versions_nodes_and_events(b: &impl Backe
             since: 0,
             limit: 10,
             function: None,
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -287,6 +289,7 @@ pub(crate) fn events_page_in_order_filter_by_function_and_drop_the_oldest_beyond
             since: 0,
             limit: 100,
             function: None,
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(
@@ -298,6 +301,7 @@ pub(crate) fn events_page_in_order_filter_by_function_and_drop_the_oldest_beyond
             since: 4,
             limit: 2,
             function: None,
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), vec![5, 6]);
@@ -306,6 +310,7 @@ pub(crate) fn events_page_in_order_filter_by_function_and_drop_the_oldest_beyond
             since: 0,
             limit: 100,
             function: Some("even".into()),
+            ..Default::default()
         })
         .unwrap();
     assert_eq!(even.iter().map(|e| e.id).collect::<Vec<_>>(), vec![5, 7]);
@@ -376,4 +381,65 @@ pub(crate) fn garbage_collection_removes_only_unreferenced_blobs(b: &impl Backen
     }
     assert_eq!(store.read_blob(&sha256_hex(b"one")).unwrap(), b"one");
     assert_eq!(store.node("edge-x").unwrap(), None);
+}
+
+pub(crate) fn events_filter_by_node_and_kind_together_with_the_function(b: &impl Backend) {
+    let store = b.open(DEFAULT_EVENT_RETENTION);
+    let made = |kind: &str, node: &str, function: Option<&str>| NewEvent {
+        event: kind.to_owned(),
+        node_id: Some(node.to_owned()),
+        function: function.map(str::to_owned),
+        data: serde_json::json!({}),
+    };
+    store
+        .append_events(vec![
+            made("execution_failed", "a", Some("f")),
+            made("execution_failed", "b", Some("f")),
+            made("function_stats", "a", Some("f")),
+            made("execution_failed", "a", Some("g")),
+            made("node_started", "a", None),
+        ])
+        .unwrap();
+    let ids = |query: EventQuery| -> Vec<u64> {
+        store
+            .events(&EventQuery {
+                limit: 100,
+                ..query
+            })
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    let node = |n: &str| Some(n.to_owned());
+    assert_eq!(
+        ids(EventQuery {
+            node_id: node("a"),
+            ..Default::default()
+        }),
+        vec![1, 3, 4, 5]
+    );
+    assert_eq!(
+        ids(EventQuery {
+            kind: node("execution_failed"),
+            ..Default::default()
+        }),
+        vec![1, 2, 4]
+    );
+    assert_eq!(
+        ids(EventQuery {
+            kind: node("execution_failed"),
+            function: node("f"),
+            node_id: node("a"),
+            ..Default::default()
+        }),
+        vec![1]
+    );
+    assert_eq!(
+        ids(EventQuery {
+            node_id: node("nobody"),
+            ..Default::default()
+        }),
+        Vec::<u64>::new()
+    );
 }

@@ -675,11 +675,7 @@ impl Store for RedbStore {
         for entry in table.range(query.since + 1..)? {
             let (_, value) = entry?;
             let record: EventRecord = decode("events", value.value())?;
-            if query
-                .function
-                .as_ref()
-                .is_some_and(|f| record.function.as_deref() != Some(f.as_str()))
-            {
+            if !query.admits(&record) {
                 continue;
             }
             out.push(record);
@@ -789,6 +785,7 @@ mod tests {
             since: 0,
             limit: usize::MAX,
             function: None,
+            ..Default::default()
         };
         (
             functions,

@@ -853,19 +853,18 @@ impl Store for PgStore {
         let mut client = self.client()?;
         let since = big(query.since);
         let limit = big(query.limit as u64);
-        let rows = match &query.function {
-            None => client.query(
-                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"),
-                &[&since, &limit],
-            )?,
-            Some(function) => client.query(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE function = $3 AND id > $1 \
-                     ORDER BY id LIMIT $2"
-                ),
-                &[&since, &limit, function],
-            )?,
-        };
+        // Each filter is a parameter; a NULL one admits everything. The
+        // function filter has its own index (events_by_function).
+        let rows = client.query(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 \
+                 AND ($3::text IS NULL OR function = $3) \
+                 AND ($4::text IS NULL OR node_id = $4) \
+                 AND ($5::text IS NULL OR event = $5) \
+                 ORDER BY id LIMIT $2"
+            ),
+            &[&since, &limit, &query.function, &query.node_id, &query.kind],
+        )?;
         rows.iter().map(event_from).collect()
     }
 
@@ -1001,6 +1000,7 @@ mod tests {
                     since,
                     limit: 7,
                     function: None,
+                    ..Default::default()
                 })
                 .unwrap();
             if let Some(last) = page.last() {

@@ -167,7 +167,7 @@ pub struct EventRecord {
 }
 
 /// Which events to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
     /// Only events with an id greater than this.
     pub since: u64,
@@ -175,6 +175,22 @@ pub struct EventQuery {
     pub limit: usize,
     /// Only events concerning this function.
     pub function: Option<String>,
+    /// Only events of this node.
+    pub node_id: Option<String>,
+    /// Only events of this kind (`execution_failed`, ...).
+    pub kind: Option<String>,
+}
+
+impl EventQuery {
+    /// Whether `event` passes the function, node and kind filters.
+    pub fn admits(&self, event: &EventRecord) -> bool {
+        let matches = |filter: &Option<String>, value: Option<&str>| {
+            filter.as_deref().is_none_or(|f| value == Some(f))
+        };
+        matches(&self.function, event.function.as_deref())
+            && matches(&self.node_id, event.node_id.as_deref())
+            && matches(&self.kind, Some(event.event.as_str()))
+    }
 }
 
 /// What a garbage collection removed.

@@ -126,7 +126,7 @@ pub async fn callback(
     ))
 }
 
-/// `?since=&limit=&function=`
+/// `?since=&limit=&function=&node=&kind=`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
@@ -136,6 +136,10 @@ pub struct EventsQuery {
     limit: Option<usize>,
     /// Only events concerning this function.
     function: Option<String>,
+    /// Only events of this node.
+    node: Option<String>,
+    /// Only events of this kind.
+    kind: Option<String>,
 }
 
 /// `GET /api/events`: oldest first; `next_since` continues the listing.
@@ -153,10 +157,22 @@ pub async fn list(
         None => DEFAULT_EVENTS_LIMIT,
     };
     let since = query.since.unwrap_or(0);
+    if let Some(node) = &query.node {
+        crate::routes::nodes::check_node_id(node)?;
+    }
+    if let Some(kind) = &query.kind
+        && (kind.is_empty() || kind.len() > MAX_EVENT_KIND_LEN)
+    {
+        return Err(ApiError::invalid_request(format!(
+            "kind must be 1 to {MAX_EVENT_KIND_LEN} characters"
+        )));
+    }
     let store_query = EventQuery {
         since,
         limit,
         function: query.function,
+        node_id: query.node,
+        kind: query.kind,
     };
     let events = state
         .blocking(move |store| store.events(&store_query))

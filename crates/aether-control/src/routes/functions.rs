@@ -256,7 +256,7 @@ pub async fn stats(
     let name = path_name(path)?;
     let lookup = name.clone();
     match state.blocking(move |store| store.function(&lookup)).await? {
-        Some(_) => Ok(Json(state.stats().get(&name))),
+        Some(_) => Ok(Json(state.stats().get(&name, aether_store::now_ms()))),
         None => Err(ApiError::function_not_found(&name)),
     }
 }

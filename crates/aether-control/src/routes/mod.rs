@@ -4,6 +4,7 @@ mod events;
 mod functions;
 mod health;
 mod nodes;
+mod ui;
 
 use std::convert::Infallible;
 
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
         .route("/api/nodes", get(nodes::list))
         .route("/api/nodes/{id}", delete(nodes::remove))
         .route("/api/events", get(events::list))
+        .route("/api/overview", get(ui::overview))
         .route_layer(from_fn_with_state((state.clone(), Access::Admin), require));
 
     let pull = Router::new()
@@ -93,7 +95,10 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
 
     let open = Router::new()
         .route("/health", get(health::health))
-        .route("/metrics", get(health::metrics));
+        .route("/metrics", get(health::metrics))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset));
 
     let router = Router::new()
         .merge(admin)

@@ -33,7 +33,7 @@ fn timeout_ms(state: &AppState) -> u64 {
 }
 
 /// Node ids: 1 to 128 characters of `[A-Za-z0-9._:-]`, safe in URLs and logs.
-fn check_node_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_node_id(id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
         && id.len() <= MAX_NODE_ID_LEN
         && id

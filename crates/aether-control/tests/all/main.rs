@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod crash;
+mod dashboard;
 mod events;
 mod metrics;
 mod nodes;

@@ -61,6 +61,7 @@ fn a_function_lives_through_deploys_rollback_delete_and_reopen() -> anyhow::Resu
         since: 0,
         limit: 10,
         function: Some("f".into()),
+        ..Default::default()
     })?;
     assert_eq!(events.len(), 1);
     Ok(())
