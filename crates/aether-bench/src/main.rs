@@ -8,8 +8,8 @@
 //! It needs `examples/hello_world` built for wasm32-wasip1 and the release
 //! `aether-engine` binary (`(cd examples && cargo build --release) &&
 //! cargo build --release -p aether-engine`, as in BENCHMARKS.md). The
-//! other subcommands, `distribution` and `load`, live in their modules;
-//! `aether-bench --help` lists them.
+//! other subcommands, `distribution`, `load` and `control`, live in their
+//! modules; `aether-bench --help` lists them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ const RESTARTS: usize = 20;
 /// Compilations timed for the compile figure.
 const COMPILES: usize = 10;
 
+mod control;
 mod distribution;
 mod load;
 
@@ -53,6 +54,12 @@ enum Bench {
     /// The side-by-side load benchmark behind bench/run.sh: aether's
     /// `/execute` against `wasmtime serve` and a static server, with wrk.
     Load(load::Options),
+    /// The control plane on its embedded redb file vs. on PostgreSQL,
+    /// side by side in one run: deploys per second, manifest latency with
+    /// 10 000 functions, deploy → served by 3 edges (2 PostgreSQL
+    /// replicas). Needs aether-control and aether-engine built beside this
+    /// binary and PostgreSQL installed (initdb).
+    Control(control::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Micro => micro(),
         Bench::Distribution => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
         Bench::Load(options) => tokio::runtime::Runtime::new()?.block_on(load::run(options)),
+        Bench::Control(options) => tokio::runtime::Runtime::new()?.block_on(control::run(options)),
     }
 }
 
@@ -371,6 +379,19 @@ mod tests {
         assert!(matches!(
             Cli::try_parse_from(["aether-bench", "distribution"]).map(|c| c.command),
             Ok(Bench::Distribution)
+        ));
+    }
+
+    #[test]
+    fn control_and_its_smoke_mode_parse() {
+        // BENCHMARKS.md and CI: `aether-bench control [--smoke]`.
+        assert!(matches!(
+            Cli::try_parse_from(["aether-bench", "control"]).map(|c| c.command),
+            Ok(Bench::Control(control::Options { smoke: false }))
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["aether-bench", "control", "--smoke"]).map(|c| c.command),
+            Ok(Bench::Control(control::Options { smoke: true }))
         ));
     }
 
