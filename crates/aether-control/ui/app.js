@@ -412,12 +412,23 @@ function chart({ title, testid, minutes, series, unit, fmt }) {
           s('title', null, `${fmtHm(m.start)}: ${fmt(v)} ${ser.label}`)));
       });
     } else {
-      const pts = minutes.map((m, i) => `${x(i).toFixed(1)},${y(Number(m[ser.key]) || 0).toFixed(1)}`);
-      g.append(s('polyline', { class: 'line', points: pts.join(' ') }));
+      // A minute without executions has no latency: the line breaks there
+      // instead of dropping to 0.
+      let run = [];
+      const flush = () => {
+        if (run.length > 1) g.append(s('polyline', { class: 'line', points: run.join(' ') }));
+        run = [];
+      };
+      minutes.forEach((m, i) => {
+        const v = Number(m[ser.key]) || 0;
+        if (v > 0) run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`);
+        else flush();
+      });
+      flush();
       minutes.forEach((m, i) => {
         const v = Number(m[ser.key]) || 0;
         if (v <= 0) return;
-        g.append(s('circle', { class: 'dot', cx: x(i), cy: y(v), r: 2.2 },
+        g.append(s('circle', { class: 'dot', cx: x(i), cy: y(v), r: 2.5 },
           s('title', null, `${fmtHm(m.start)}: ${ser.label} ${fmt(v)}`)));
       });
     }
@@ -484,7 +495,7 @@ function pageShell(title, ...kids) {
 /** Replaces the contents of the element `id` (if the page still shows it). */
 function fill(id, ...kids) {
   const el = $(id);
-  if (el) el.replaceChildren(...kids);
+  if (el) el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined));
 }
 
 function overviewPage() {
@@ -533,7 +544,7 @@ function functionsPage() {
         h('td', { class: 'num', 'data-testid': 'function-version' }, `v${f.version}`),
         h('td', { class: 'num' }, `${fmtInt(f.size_kb)} KiB`),
         h('td', { class: 'mono', title: f.sha256 }, String(f.sha256 || '').slice(0, 12)),
-        h('td', { title: f.uploaded_at }, fmtTime(f.uploaded_at)))),
+        h('td', { class: 'nowrap', title: f.uploaded_at }, fmtTime(f.uploaded_at)))),
       { id: 'functions', 'data-testid': 'functions' }));
   });
 }
@@ -610,7 +621,7 @@ function renderFunction(name, info, nodes, stats, failures) {
       h('td', null, `v${v.version} `, isCurrent ? h('span', { class: 'badge current' }, 'current') : null),
       h('td', { class: 'mono', title: v.sha256 }, String(v.sha256 || '').slice(0, 12)),
       h('td', { class: 'num' }, `${fmtInt(v.size_kb)} KiB`),
-      h('td', { title: v.deployed_at }, fmtTime(v.deployed_at)),
+      h('td', { class: 'nowrap', title: v.deployed_at }, fmtTime(v.deployed_at)),
       h('td', { class: 'mono' }, (v.args || []).map((a) => h('span', { class: 'tag' }, a))),
       // Keys only: values may be secrets.
       h('td', { class: 'mono' }, Object.keys(v.env || {}).map((k) => h('span', { class: 'tag' }, k))),
@@ -631,7 +642,7 @@ function renderFunction(name, info, nodes, stats, failures) {
     else if (lagging) state = h('span', { class: 'badge lagging' }, 'lagging');
     else state = h('span', { class: 'badge current' }, 'current');
     return h('tr', { class: lagging ? 'lagging' : null, 'data-testid': 'fn-edge-row', 'data-node': n.node_id },
-      h('td', null, n.node_id),
+      h('td', { class: 'mono' }, n.node_id),
       h('td', { class: `status-${n.status}` }, n.status),
       h('td', { 'data-testid': 'fn-edge-version' }, held === undefined ? '—' : `v${held}`),
       h('td', { 'data-testid': 'fn-edge-state' }, state),
@@ -702,16 +713,17 @@ function nodesPage() {
     }
     fill('nodes-table', table(
       ['Edge', 'Status', 'URL', 'Last heartbeat', 'Registered', 'Versions held',
-        ['Invocations (1 h)', 'num'], ['Errors (1 h)', 'num']],
+        ['Invocations, last hour', 'num'], ['Errors, last hour', 'num']],
       nodes.map((n) => {
         const held = Object.entries(n.functions || {});
         const st = stats[n.node_id] || {};
         return h('tr', { 'data-testid': 'node-row', 'data-node': n.node_id },
-          h('td', null, n.node_id),
+          h('td', { class: 'mono' }, n.node_id),
           h('td', null, h('span', { class: `badge status-${n.status}`, 'data-testid': 'node-status' }, n.status)),
           h('td', { class: 'mono' }, n.url),
-          h('td', { title: n.last_seen }, fmtTime(n.last_seen), h('div', { class: 'muted' }, fmtAgo(n.last_seen))),
-          h('td', { title: n.registered_at }, fmtTime(n.registered_at)),
+          h('td', { class: 'nowrap', title: n.last_seen }, fmtTime(n.last_seen),
+            h('div', { class: 'muted' }, fmtAgo(n.last_seen))),
+          h('td', { class: 'nowrap', title: n.registered_at }, fmtTime(n.registered_at)),
           h('td', null, held.length === 0 ? h('span', { class: 'muted' }, 'none')
             : held.map(([fn, v]) => h('a', { class: 'tag', href: `#/functions/${enc(fn)}` }, `${fn} v${v}`))),
           h('td', { class: 'num', 'data-testid': 'node-invocations' }, fmtInt(st.invocations ?? 0)),
@@ -794,15 +806,15 @@ function startTail(filters) {
 function eventRow(ev, fresh) {
   let data;
   try {
-    data = JSON.stringify(ev.data, null, 1);
+    data = JSON.stringify(ev.data);
   } catch {
     data = String(ev.data);
   }
   return h('tr', { class: fresh ? 'fresh' : null, 'data-testid': 'event-row', 'data-id': ev.id, 'data-kind': ev.event },
     h('td', { class: 'num' }, String(ev.id)),
-    h('td', { title: ev.received_at }, fmtTime(ev.received_at)),
+    h('td', { class: 'nowrap', title: ev.received_at }, fmtTime(ev.received_at)),
     h('td', { 'data-testid': 'event-kind' }, ev.event),
-    h('td', null, ev.node_id ?? '—'),
+    h('td', { class: 'mono' }, ev.node_id ?? '—'),
     h('td', { 'data-testid': 'event-function' }, ev.function ?? '—'),
     h('td', null, h('pre', { 'data-testid': 'event-data' }, data)));
 }

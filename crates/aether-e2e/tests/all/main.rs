@@ -1,6 +1,7 @@
 //! Multi-process tests: one control plane and several edges, real binaries
 //! on loopback.
 
+mod dashboard;
 mod distribution;
 mod failover;
 mod faults;
