@@ -98,12 +98,14 @@ function fmtAxis(x) {
   return String(+x.toFixed(2));
 }
 
-/** The smallest "round" number (1, 2, 2.5, 5 × 10^k) at least x. */
-function niceCeil(x) {
-  if (!(x > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
-  return 10 * p;
+/** Axis ticks from 0 past `max`: 2 to 5 steps of 1, 2 or 5 × 10^k. */
+function ticks(max) {
+  if (!(max > 0)) return [0, 1];
+  const raw = max / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((v) => v >= raw);
+  const n = Math.max(1, Math.ceil(max / step - 1e-9));
+  return Array.from({ length: n + 1 }, (_, i) => i * step);
 }
 
 // ---------------------------------------------------------------- API
@@ -371,7 +373,8 @@ function chart({ title, testid, minutes, series, unit, fmt }) {
   const plotH = CHART_H - M.top - M.bottom;
   let max = 0;
   for (const ser of series) for (const m of minutes) max = Math.max(max, Number(m[ser.key]) || 0);
-  const top = niceCeil(max);
+  const marks = ticks(max);
+  const top = marks[marks.length - 1];
   const x = (i) => M.left + (plotW * (i + 0.5)) / n;
   const y = (v) => M.top + plotH - (plotH * Math.min(v, top)) / top;
   const svg = s('svg', {
@@ -379,10 +382,9 @@ function chart({ title, testid, minutes, series, unit, fmt }) {
     'aria-label': `${title}, last ${n} minutes`,
   });
   svg.append(s('title', null, `${title}, last ${n} minutes`));
-  for (const frac of [0, 0.25, 0.5, 0.75, 1]) {
-    const v = top * frac;
+  for (const v of marks) {
     svg.append(
-      s('line', { class: frac === 0 ? 'axis' : 'grid', x1: M.left, x2: CHART_W - M.right, y1: y(v), y2: y(v) }),
+      s('line', { class: v === 0 ? 'axis' : 'grid', x1: M.left, x2: CHART_W - M.right, y1: y(v), y2: y(v) }),
       s('text', { x: M.left - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtAxis(v)),
     );
   }

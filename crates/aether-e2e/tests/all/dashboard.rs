@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aether_e2e::{ADMIN_TOKEN, NODE_TOKEN, TestStack, client, command, echo_wasm};
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -22,8 +23,8 @@ use tempfile::TempDir;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The longest wait for one thing to show on the page (pages refresh every
-/// 5 s, edges report every 500 ms here).
-const UI_WAIT: Duration = Duration::from_secs(20);
+/// 5 s, edges report every 500 ms here; generous for a loaded CI machine).
+const UI_WAIT: Duration = Duration::from_secs(30);
 /// The policy the dashboard's files must carry.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -104,9 +105,21 @@ async fn browser() -> Option<(Driver, Client)> {
             .connect(&url)
             .await
         {
-            Ok(client) => return Some((driver, client)),
-            Err(e) if started.elapsed() < Duration::from_secs(20) => {
-                let _ = e;
+            Ok(client) => {
+                // A hung page fails the test in seconds, not WebDriver's
+                // default 300 s.
+                client
+                    .update_timeouts(TimeoutConfiguration::new(
+                        Some(Duration::from_secs(10)),
+                        Some(Duration::from_secs(30)),
+                        None,
+                    ))
+                    .await
+                    .expect("timeouts set");
+                return Some((driver, client));
+            }
+            // chromedriver is not listening yet.
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("no WebDriver session from {CHROMEDRIVER}: {e}"),
@@ -176,7 +189,7 @@ async fn go(browser: &Client, control: &str, hash: &str) {
     browser
         .goto(&format!("{control}/ui{hash}"))
         .await
-        .expect("navigates");
+        .unwrap_or_else(|e| panic!("cannot open /ui{hash}: {e}"));
 }
 
 fn target_dir() -> PathBuf {
@@ -464,7 +477,14 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     screenshot(&b, "events").await;
 
     // The function's last failures show the stderr as text in a <pre>.
-    go(&b, &control, "#/functions/greet").await;
+    // A hash change in the page (WebDriver's navigation to the same
+    // document with another fragment is the one step seen to hang).
+    js(
+        &b,
+        "location.hash = arguments[0];",
+        vec![json!("#/functions/greet")],
+    )
+    .await;
     until(&b, "the failure's stderr", || async {
         text_of(&b, "#fn-failures [data-testid=failure-stderr]").await
             == Some(HOSTILE_STDERR.into())
@@ -472,6 +492,16 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     .await;
     assert_no_injection(&b, "#fn-failures").await;
     screenshot(&b, "function").await;
+
+    // A function that fails: errors in the figures.
+    let crash = wat::parse_str(r#"(module (func (export "_start") unreachable))"#).unwrap();
+    let (status, body) = stack.control.deploy("crash", &crash).await;
+    assert_eq!(status, 201, "{body}");
+    stack.wait_on_edge("crash").await;
+    for _ in 0..3 {
+        let (status, body) = stack.edge.call("crash").await;
+        assert_eq!(status, 500, "{body}");
+    }
 
     // Nodes: status, versions held, invocations.
     click(&b, "[data-testid=nav-nodes]").await;
@@ -481,7 +511,7 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
             &format!("tr[data-node=\"{edge_id}\"] [data-testid=node-invocations]"),
         )
         .await
-            == Some(12)
+            == Some(15)
     })
     .await;
     assert_eq!(
@@ -498,12 +528,13 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
 
     // Overview, with the figures of the last hour.
     click(&b, "[data-testid=nav-overview]").await;
-    until(&b, "the last hour's invocations", || async {
-        number_in(&b, "#invocations-hour").await == Some(12)
+    until(&b, "the last hour's invocations and errors", || async {
+        number_in(&b, "#invocations-hour").await == Some(15)
+            && number_in(&b, "#errors-hour").await == Some(3)
     })
     .await;
     assert_eq!(number_in(&b, "#edges-online").await, Some(2));
-    assert_eq!(number_in(&b, "#function-count").await, Some(1));
+    assert_eq!(number_in(&b, "#function-count").await, Some(2));
     let bars = js(
         &b,
         "return document.querySelectorAll('#chart-overview-counts [data-series=invocations] rect').length;",
@@ -514,9 +545,11 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
         bars.as_u64().is_some_and(|n| n >= 1),
         "no bar drawn: {bars}"
     );
+    // The overview fits in a 1280×720 window: no empty space in the picture.
+    b.set_window_size(1280, 720).await.expect("window resized");
     let overview = screenshot(&b, "overview").await;
     if std::env::var("AETHER_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
-        let docs = aether_fixtures::repo().join("docs/dashboard-overview.png");
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/dashboard-overview.png");
         std::fs::copy(&overview, &docs).expect("docs screenshot updated");
         eprintln!("updated {}", docs.display());
     }
