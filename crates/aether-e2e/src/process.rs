@@ -226,6 +226,29 @@ impl Process {
         child.wait().inspect_err(|e| eprintln!("wait: {e}")).ok()
     }
 
+    /// Sends SIGTERM (a graceful stop) and waits up to `bound` for the
+    /// process to exit; its exit status, or an error naming what failed
+    /// (it is SIGKILLed when it does not exit in time).
+    pub fn terminate(&mut self, bound: Duration) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(sent.success(), "kill -TERM failed: {sent}");
+        let deadline = std::time::Instant::now() + bound;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("did not exit within {bound:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Its process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -152,8 +152,23 @@ impl r2d2::HandleError<postgres::Error> for QuietPoolErrors {
 
 /// The PostgreSQL store; cheap to share between threads (a pool).
 pub struct PgStore {
-    pool: Pool,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    pool: Option<Pool>,
     event_retention: i64,
+}
+
+impl Drop for PgStore {
+    /// Closes the connections on a thread of its own: the blocking client
+    /// runs a small runtime per connection, and closing one on an async
+    /// runtime's worker (where the last `Arc` of a server's state is often
+    /// dropped) would panic, turning a graceful stop into an abort.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take()
+            && std::thread::spawn(move || drop(pool)).join().is_err()
+        {
+            warn!("closing the database connections panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -290,7 +305,7 @@ impl PgStore {
             .error_handler(Box::new(QuietPoolErrors))
             .build(manager)?;
         let store = PgStore {
-            pool,
+            pool: Some(pool),
             event_retention: big(options.event_retention.max(1)),
         };
         store.migrate()?;
@@ -309,7 +324,11 @@ impl PgStore {
     fn client(
         &self,
     ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
-        Ok(self.pool.get()?)
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the store is closing".to_owned()))?;
+        Ok(pool.get()?)
     }
 
     /// The schema version the database is at (after [`PgStore::open`]:

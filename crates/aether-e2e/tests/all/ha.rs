@@ -302,6 +302,13 @@ async fn two_replicas_started_at_once_on_an_empty_database_initialise_it_once() 
     deploy(&a.url, "both", &command("both")).await?;
     let (status, _) = function(&b.url, "both").await?;
     assert_eq!(status, 200);
+    // A graceful stop is clean: regression, a replica on PostgreSQL
+    // aborted on SIGTERM (its connections closed on an async worker).
+    let (mut a, mut b) = (a, b);
+    for replica in [&mut a, &mut b] {
+        let status = replica.terminate(Duration::from_secs(15))?;
+        assert!(status.success(), "{status}; log:\n{}", replica.log_text());
+    }
     Ok(())
 }
 
