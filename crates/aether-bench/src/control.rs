@@ -61,7 +61,7 @@ struct Sizes {
 
 const FULL: Sizes = Sizes {
     deploys: 200,
-    deploy_rounds: 4,
+    deploy_rounds: 8,
     deploy_budget: Duration::from_secs(120),
     functions: 10_000,
     seed_chunk: 1_000,
@@ -141,6 +141,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .timeout(Duration::from_secs(60))
         .build()?;
 
+    let fsync_before = fsync_probe(root)?;
     eprintln!("control: 1/3 deploys per second");
     let deploys = deploy_throughput(&client, &cluster, &root.join("deploys"), sizes).await?;
     eprintln!("control: 2/3 manifest latency");
@@ -148,8 +149,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     eprintln!("control: 3/3 deploy → served by {EDGES} edges");
     let served = deploy_to_served(&client, &cluster, &root.join("served"), sizes).await?;
 
+    let fsync = [fsync_before, fsync_probe(root)?];
     let mut s = String::new();
-    facts(&mut s, &o, &pg_version, &pg_settings);
+    facts(&mut s, &o, &pg_version, &pg_settings, fsync);
     tables(&mut s, sizes, &deploys, &manifest, &served);
     print!("{s}");
     Ok(())
@@ -292,13 +294,22 @@ async fn deploy_batch(
     })
 }
 
-/// Measurement 1: `[clients level][backend]`.
+/// Measurement 1 at one client count.
+#[derive(Debug, Default, Clone)]
+struct Level {
+    /// All rounds of each backend.
+    total: [Batch; 2],
+    /// PostgreSQL / redb deploys per second, round by round.
+    paired: Vec<f64>,
+}
+
+/// Measurement 1: one [`Level`] per [`CLIENTS`].
 async fn deploy_throughput(
     client: &reqwest::Client,
     cluster: &Cluster,
     dir: &Path,
     sizes: Sizes,
-) -> anyhow::Result<Vec<[Batch; 2]>> {
+) -> anyhow::Result<Vec<Level>> {
     let controls = start_both(dir, cluster).await?;
     // Tags: distinct across backends, levels and rounds, so every deploy
     // is a new version (201). 50 names: new functions and new versions.
@@ -320,22 +331,31 @@ async fn deploy_throughput(
     let round_budget = sizes.deploy_budget / sizes.deploy_rounds as u32;
     let mut results = Vec::new();
     for clients in CLIENTS {
-        let mut level: [Batch; 2] = Default::default();
+        let mut level = Level::default();
         for round in 0..sizes.deploy_rounds {
             let n = per_round.min(sizes.deploys.saturating_sub(round * per_round));
+            let mut rates = [0.0; 2];
             for backend in order(round) {
                 let batch = modules(n)?;
                 let deadline = Instant::now() + round_budget;
                 let done =
                     deploy_batch(client, &controls[backend].url, batch, clients, deadline).await?;
-                level[backend].add(done);
+                rates[backend] = done.per_second();
+                level.total[backend].add(done);
             }
+            level.paired.push(rates[PG] / rates[REDB]);
         }
         eprintln!(
-            "  {}: redb {:.0}/s, PostgreSQL {:.0}/s",
+            "  {}: redb {:.0}/s, PostgreSQL {:.0}/s, per round {}",
             self::clients(clients),
-            level[REDB].per_second(),
-            level[PG].per_second()
+            level.total[REDB].per_second(),
+            level.total[PG].per_second(),
+            level
+                .paired
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         results.push(level);
     }
@@ -661,7 +681,7 @@ fn header(s: &mut String, title: &str) {
 fn tables(
     s: &mut String,
     sizes: Sizes,
-    deploys: &[[Batch; 2]],
+    deploys: &[Level],
     manifest: &[Manifest; 2],
     served: &[Served; 2],
 ) {
@@ -675,18 +695,20 @@ fn tables(
         ),
     );
     let mut deploy_ratios = Vec::new();
+    let mut paired_medians = Vec::new();
     for (n, level) in CLIENTS.iter().zip(deploys) {
-        let (redb, pg) = (level[REDB].per_second(), level[PG].per_second());
+        let (redb, pg) = (level.total[REDB].per_second(), level.total[PG].per_second());
         deploy_ratios.push(pg / redb);
-        let counts = if level[REDB].latencies.len() == sizes.deploys
-            && level[PG].latencies.len() == sizes.deploys
+        let level_totals = &level.total;
+        let counts = if level_totals[REDB].latencies.len() == sizes.deploys
+            && level_totals[PG].latencies.len() == sizes.deploys
         {
             String::new()
         } else {
             format!(
                 " ({} / {} deploys within the time budget)",
-                level[REDB].latencies.len(),
-                level[PG].latencies.len()
+                level_totals[REDB].latencies.len(),
+                level_totals[PG].latencies.len()
             )
         };
         row(
@@ -696,7 +718,33 @@ fn tables(
             format!("{pg:.0}"),
             ratio(pg, redb),
         );
-        let lat = [level[REDB].latencies.clone(), level[PG].latencies.clone()];
+        let mut paired = level.paired.clone();
+        paired.sort_by(f64::total_cmp);
+        let median = match paired.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => paired[n / 2],
+            n => (paired[n / 2 - 1] + paired[n / 2]) / 2.0,
+        };
+        paired_medians.push(median);
+        row(
+            s,
+            &format!(
+                "deploys/s, {}: PostgreSQL / redb round by round, median (min–max of {})",
+                clients(*n),
+                paired.len()
+            ),
+            String::new(),
+            String::new(),
+            format!(
+                "{median:.2}× ({:.2}–{:.2})",
+                paired.first().copied().unwrap_or(f64::NAN),
+                paired.last().copied().unwrap_or(f64::NAN)
+            ),
+        );
+        let lat = [
+            level_totals[REDB].latencies.clone(),
+            level_totals[PG].latencies.clone(),
+        ];
         latency_row(
             s,
             &format!("deploy latency p50, {}", clients(*n)),
@@ -782,8 +830,9 @@ fn tables(
     let manifest_p99 = p(&manifest[PG].latencies, 0.99);
     let _ = writeln!(
         s,
-        "\nTargets: PostgreSQL within 2× of redb on deploys/s — {} (PostgreSQL / redb {}); \
-         PostgreSQL manifest p99 under 50 ms with {} functions — {} ({}).",
+        "\nTargets: PostgreSQL within 2× of redb on deploys/s — {} (PostgreSQL / redb over all \
+         rounds {}; round-by-round medians {}); PostgreSQL manifest p99 under 50 ms with {} \
+         functions — {} ({}).",
         met(worst >= 0.5),
         deploy_ratios
             .iter()
@@ -791,10 +840,37 @@ fn tables(
             .map(|(r, c)| format!("{r:.2} at {}", clients(c)))
             .collect::<Vec<_>>()
             .join(", "),
+        paired_medians
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         sizes.functions,
         met(manifest_p99 < Duration::from_millis(50)),
         fmt_ms(manifest_p99)
     );
+}
+
+/// Appends + `fdatasync`s timed by [`fsync_probe`].
+const FSYNC_PROBES: usize = 50;
+
+/// The median time of a 4 KiB append followed by `fdatasync`, in `dir`:
+/// what one durable commit costs at least on this disk right now.
+fn fsync_probe(dir: &Path) -> anyhow::Result<Duration> {
+    use std::io::Write as _;
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let block = [0x5a_u8; 4096];
+    let mut times = Vec::with_capacity(FSYNC_PROBES);
+    for _ in 0..FSYNC_PROBES {
+        let started = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        times.push(started.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(p(&times, 0.5))
 }
 
 fn command_line(cmd: &str, args: &[&str]) -> String {
@@ -827,7 +903,7 @@ fn cpu_model() -> String {
 
 /// The machine, versions, date and command, as the load benchmark prints
 /// them.
-fn facts(s: &mut String, o: &Options, pg_version: &str, pg_settings: &str) {
+fn facts(s: &mut String, o: &Options, pg_version: &str, pg_settings: &str, fsync: [Duration; 2]) {
     // target/<profile>/aether-bench
     let profile = std::env::current_exe()
         .ok()
@@ -865,6 +941,14 @@ fn facts(s: &mut String, o: &Options, pg_version: &str, pg_settings: &str) {
             ""
         },
         smoke = if o.smoke { " --smoke" } else { "" },
+    );
+    let _ = writeln!(
+        s,
+        "- Disk: a 4 KiB append + `fdatasync` in the temporary directory (where the redb file, \
+         the blobs and PostgreSQL's data and WAL are), p50 of {FSYNC_PROBES}: {} before the \
+         run, {} after (every deploy waits for at least one).",
+        fmt_ms(fsync[0]),
+        fmt_ms(fsync[1])
     );
     let _ = writeln!(
         s,
