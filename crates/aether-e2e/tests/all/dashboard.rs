@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aether_e2e::{ADMIN_TOKEN, NODE_TOKEN, TestStack, client, command, echo_wasm};
+use aether_e2e::{ADMIN_TOKEN, NODE_TOKEN, TestControl, TestStack, client, command, echo_wasm};
 use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::Method;
@@ -526,14 +526,17 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     assert!(lagging_row.contains("greet v2"), "{lagging_row}");
     screenshot(&b, "nodes").await;
 
-    // Overview, with the figures of the last hour.
+    // Overview, with the figures of the last hour. The fake edge
+    // heartbeats once more: on a loaded machine the scenario can outlast
+    // the node timeout (30 s) since its registration.
+    register(&control, &lagging, "edge-lagging", json!({"greet": 2})).await;
     click(&b, "[data-testid=nav-overview]").await;
     until(&b, "the last hour's invocations and errors", || async {
         number_in(&b, "#invocations-hour").await == Some(15)
             && number_in(&b, "#errors-hour").await == Some(3)
+            && number_in(&b, "#edges-online").await == Some(2)
     })
     .await;
-    assert_eq!(number_in(&b, "#edges-online").await, Some(2));
     assert_eq!(number_in(&b, "#function-count").await, Some(2));
     let bars = js(
         &b,
@@ -553,6 +556,54 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
         std::fs::copy(&overview, &docs).expect("docs screenshot updated");
         eprintln!("updated {}", docs.display());
     }
+
+    // Delete from a function's page, through the confirmation.
+    b.set_window_size(1280, 1000).await.expect("window resized");
+    js(
+        &b,
+        "location.hash = arguments[0];",
+        vec![json!("#/functions/crash")],
+    )
+    .await;
+    until(&b, "crash's page", || async {
+        text_of(&b, "[data-testid=function-name]").await == Some("crash".into())
+            && text_of(&b, "#fn-current")
+                .await
+                .is_some_and(|t| t.contains("v1"))
+    })
+    .await;
+    click(&b, "#delete-function").await;
+    until(&b, "the delete confirmation", || async {
+        text_of(&b, "#confirm-text")
+            .await
+            .is_some_and(|t| t.contains("Delete crash"))
+            && js(
+                &b,
+                "return document.getElementById('confirm-dialog').open;",
+                vec![],
+            )
+            .await
+                == json!(true)
+    })
+    .await;
+    click(&b, "#confirm-ok").await;
+    until(&b, "the functions page without crash", || async {
+        js(
+            &b,
+            "return location.hash === '#/functions'
+                 && document.querySelector('tr[data-name=greet]') !== null
+                 && document.querySelector('tr[data-name=crash]') === null;",
+            vec![],
+        )
+        .await
+            == json!(true)
+    })
+    .await;
+    let (status, _) =
+        aether_e2e::admin(Method::GET, stack.control.at("/api/functions/crash"), None)
+            .await
+            .unwrap();
+    assert_eq!(status, 404, "crash was deleted");
 
     // The policy is in force in the browser: an inline script added to
     // the page does not run.
@@ -580,9 +631,28 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     })
     .await;
 
+    stack.stop().await;
+
+    // A control plane without tokens (a loopback stack): no sign-in.
+    let open = TestControl::start().await;
+    go(&b, &open.url, "").await;
+    until(&b, "the overview without signing in", || async {
+        js(
+            &b,
+            "return document.getElementById('signin').hidden
+                 && document.getElementById('signout').hidden
+                 && document.getElementById('edges-online') !== null;",
+            vec![],
+        )
+        .await
+            == json!(true)
+    })
+    .await;
+    assert_eq!(number_in(&b, "#function-count").await, Some(0));
+
     b.close().await.expect("session closes");
     drop(driver);
-    stack.stop().await;
+    open.stop().await;
     eprintln!("dashboard scenario took {:?}", started.elapsed());
 }
 
