@@ -143,7 +143,6 @@ async function api(path, { method = 'GET', body } = {}) {
     setConn(false, 'control plane unreachable');
     throw new ApiError(0, 'unreachable', `cannot reach the control plane (${e.message})`);
   }
-  setConn(true);
   let data = null;
   try {
     data = await resp.json();
@@ -154,6 +153,7 @@ async function api(path, { method = 'GET', body } = {}) {
     signedOut(t ? 'The control plane refused the token: sign in again.' : '');
     throw new AuthError('unauthorized');
   }
+  setConn(true);
   if (!resp.ok) {
     const err = (data && data.error) || {};
     throw new ApiError(resp.status, err.code || `http_${resp.status}`,
@@ -312,6 +312,7 @@ function signedOut(message) {
   $('view').replaceChildren();
   $('signout').hidden = true;
   $('nav').hidden = true;
+  $('conn').textContent = '';
   $('signin').hidden = false;
   $('signin-error').textContent = message || '';
   $('signin-token').value = '';
