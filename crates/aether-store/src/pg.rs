@@ -37,6 +37,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use postgres::error::SqlState;
+use postgres::types::Type;
 use postgres::{NoTls, Row, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use tracing::{info, warn};
@@ -377,13 +378,13 @@ impl PgStore {
         tx: &mut Transaction<'_>,
         name: &str,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        let row = tx.query_opt(
+        let row = tx.query_typed_opt(
             &format!(
                 "SELECT {VERSION_COLUMNS} FROM functions f \
                  JOIN versions v ON v.name = f.name AND v.version = f.current_version \
                  WHERE f.name = $1"
             ),
-            &[&name],
+            &[(&name, Type::TEXT)],
         )?;
         row.map(|r| version_at(&r, 0)).transpose()
     }
@@ -394,18 +395,22 @@ impl PgStore {
     fn hold_blob(tx: &mut Transaction<'_>, sha: &str, wasm: &[u8]) -> Result<(), StoreError> {
         loop {
             if tx
-                .query_opt(
+                .query_typed_opt(
                     "SELECT 1 FROM blobs WHERE sha256 = $1 FOR KEY SHARE",
-                    &[&sha],
+                    &[(&sha, Type::TEXT)],
                 )?
                 .is_some()
             {
                 return Ok(());
             }
-            let inserted = tx.execute(
+            let inserted = tx.execute_typed(
                 "INSERT INTO blobs (sha256, bytes, created_at_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (sha256) DO NOTHING",
-                &[&sha, &wasm, &big(now_ms())],
+                &[
+                    (&sha, Type::TEXT),
+                    (&wasm, Type::BYTEA),
+                    (&big(now_ms()), Type::INT8),
+                ],
             )?;
             if inserted == 1 {
                 return Ok(());
@@ -467,22 +472,28 @@ impl Store for PgStore {
         }
         Self::hold_blob(&mut tx, &sha, wasm)?;
         let now = big(now_ms());
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO functions (name, latest_version, current_version, created_at_ms) \
              VALUES ($1, 0, 0, $2) ON CONFLICT (name) DO NOTHING",
-            &[&name, &now],
+            &[(&name, Type::TEXT), (&now, Type::INT8)],
         )?;
-        let row = tx.query_one(
-            "SELECT latest_version FROM functions WHERE name = $1 FOR UPDATE",
-            &[&name],
+        // The function's row locked, with its current version (re-checked
+        // under the lock: a concurrent identical deploy may have committed
+        // since the check above).
+        let row = tx.query_typed_one(
+            &format!(
+                "SELECT f.latest_version, {VERSION_COLUMNS} FROM functions f \
+                 LEFT JOIN versions v ON v.name = f.name AND v.version = f.current_version \
+                 WHERE f.name = $1 FOR UPDATE OF f"
+            ),
+            &[(&name, Type::TEXT)],
         )?;
         let latest: i64 = row.try_get(0)?;
-        // Re-checked under the lock: a concurrent identical deploy may have
-        // committed since the check above.
-        if let Some(current) = Self::current_in(&mut tx, name)?
-            && same(&current)
-        {
-            return Ok(DeployOutcome::Unchanged(current));
+        if row.try_get::<_, Option<i64>>(1)?.is_some() {
+            let current = version_at(&row, 1)?;
+            if same(&current) {
+                return Ok(DeployOutcome::Unchanged(current));
+            }
         }
         let record = VersionRecord {
             version: small(latest) + 1,
@@ -492,21 +503,22 @@ impl Store for PgStore {
             spec: spec.clone(),
         };
         let version = big(record.version);
-        tx.execute(
-            "INSERT INTO versions (name, version, sha256, size, deployed_at_ms, spec) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+        let spec_text = encode(spec);
+        // The new version and the current pointer in one round trip.
+        tx.execute_typed(
+            "WITH added AS ( \
+                 INSERT INTO versions (name, version, sha256, size, deployed_at_ms, spec) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING name) \
+             UPDATE functions SET latest_version = $2, current_version = $2 \
+             WHERE name = (SELECT name FROM added)",
             &[
-                &name,
-                &version,
-                &sha,
-                &big(record.size),
-                &now,
-                &encode(spec),
+                (&name, Type::TEXT),
+                (&version, Type::INT8),
+                (&sha, Type::TEXT),
+                (&big(record.size), Type::INT8),
+                (&now, Type::INT8),
+                (&spec_text, Type::TEXT),
             ],
-        )?;
-        tx.execute(
-            "UPDATE functions SET latest_version = $2, current_version = $2 WHERE name = $1",
-            &[&name, &version],
         )?;
         tx.commit()?;
         Ok(DeployOutcome::Created(record))
@@ -516,12 +528,12 @@ impl Store for PgStore {
         validate_function_name(name)?;
         let mut client = self.client()?;
         // One statement: one snapshot, even while a deploy commits.
-        let rows = client.query(
+        let rows = client.query_typed(
             &format!(
                 "SELECT f.current_version, f.created_at_ms, {VERSION_COLUMNS} FROM functions f \
                  JOIN versions v ON v.name = f.name WHERE f.name = $1 ORDER BY v.version"
             ),
-            &[&name],
+            &[(&name, Type::TEXT)],
         )?;
         let Some(first) = rows.first() else {
             return Ok(None);
@@ -539,7 +551,7 @@ impl Store for PgStore {
 
     fn current_versions(&self) -> Result<Vec<(String, VersionRecord)>, StoreError> {
         let mut client = self.client()?;
-        let rows = client.query(
+        let rows = client.query_typed(
             &format!(
                 "SELECT f.name, {VERSION_COLUMNS} FROM functions f \
                  JOIN versions v ON v.name = f.name AND v.version = f.current_version \
@@ -554,7 +566,7 @@ impl Store for PgStore {
 
     fn function_count(&self) -> Result<u64, StoreError> {
         let mut client = self.client()?;
-        let row = client.query_one("SELECT count(*) FROM functions", &[])?;
+        let row = client.query_typed_one("SELECT count(*) FROM functions", &[])?;
         Ok(small(row.try_get(0)?))
     }
 
@@ -672,7 +684,10 @@ impl Store for PgStore {
 
     fn read_blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
         let mut client = self.client()?;
-        match client.query_opt("SELECT bytes FROM blobs WHERE sha256 = $1", &[&sha256])? {
+        match client.query_typed_opt(
+            "SELECT bytes FROM blobs WHERE sha256 = $1",
+            &[(&sha256, Type::TEXT)],
+        )? {
             Some(row) => Ok(row.try_get(0)?),
             None => Err(StoreError::BlobMissing {
                 sha256: sha256.to_owned(),
@@ -693,7 +708,7 @@ impl Store for PgStore {
     fn upsert_node(&self, heartbeat: NodeHeartbeat) -> Result<NodeRecord, StoreError> {
         let mut client = self.client()?;
         let now = big(now_ms());
-        let row = client.query_one(
+        let row = client.query_typed_one(
             &format!(
                 "INSERT INTO nodes (node_id, url, registered_at_ms, last_seen_ms, functions) \
                  VALUES ($1, $2, $3, $3, $4) \
@@ -703,10 +718,10 @@ impl Store for PgStore {
                  RETURNING {NODE_COLUMNS}"
             ),
             &[
-                &heartbeat.node_id,
-                &heartbeat.url,
-                &now,
-                &encode(&heartbeat.functions),
+                (&heartbeat.node_id, Type::TEXT),
+                (&heartbeat.url, Type::TEXT),
+                (&now, Type::INT8),
+                (&encode(&heartbeat.functions), Type::TEXT),
             ],
         )?;
         node_from(&row)
@@ -803,7 +818,7 @@ impl Store for PgStore {
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let mut client = self.client()?;
         client
-            .query(
+            .query_typed(
                 &format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY node_id"),
                 &[],
             )?
@@ -874,7 +889,7 @@ impl Store for PgStore {
         let limit = big(query.limit as u64);
         // Each filter is a parameter; a NULL one admits everything. The
         // function filter has its own index (events_by_function).
-        let rows = client.query(
+        let rows = client.query_typed(
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 \
                  AND ($3::text IS NULL OR function = $3) \
@@ -882,7 +897,13 @@ impl Store for PgStore {
                  AND ($5::text IS NULL OR event = $5) \
                  ORDER BY id LIMIT $2"
             ),
-            &[&since, &limit, &query.function, &query.node_id, &query.kind],
+            &[
+                (&since, Type::INT8),
+                (&limit, Type::INT8),
+                (&query.function, Type::TEXT),
+                (&query.node_id, Type::TEXT),
+                (&query.kind, Type::TEXT),
+            ],
         )?;
         rows.iter().map(event_from).collect()
     }
