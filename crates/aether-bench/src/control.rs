@@ -19,7 +19,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +28,8 @@ use aether_e2e::{
 use aether_fixtures::postgres::Cluster;
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
+
+use crate::load::{command_line, cpu_model};
 
 /// Options of `aether-bench control`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -871,34 +872,6 @@ fn fsync_probe(dir: &Path) -> anyhow::Result<Duration> {
     drop(file);
     std::fs::remove_file(&path)?;
     Ok(p(&times, 0.5))
-}
-
-fn command_line(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// The machine, versions, date and command, as the load benchmark prints

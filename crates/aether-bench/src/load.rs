@@ -334,7 +334,8 @@ fn json_input() -> Value {
     json!({ "items": items })
 }
 
-fn command_line(cmd: &str, args: &[&str]) -> String {
+/// The first line a command prints (stdout, else stderr), or "unknown".
+pub(crate) fn command_line(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
         .output()
@@ -355,7 +356,8 @@ fn command_line(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn cpu_model() -> String {
+/// The CPU model from /proc/cpuinfo.
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

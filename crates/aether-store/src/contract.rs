@@ -51,7 +51,8 @@ macro_rules! contract_tests {
 }
 pub(crate) use contract_tests;
 
-fn event(kind: &str, function: Option<&str>) -> NewEvent {
+/// An event from `edge-1`.
+pub(crate) fn event(kind: &str, function: Option<&str>) -> NewEvent {
     NewEvent {
         event: kind.to_owned(),
         node_id: Some("edge-1".into()),

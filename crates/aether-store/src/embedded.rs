@@ -725,14 +725,7 @@ mod tests {
 
     crate::contract::contract_tests!(Some(Fixture::new()));
 
-    fn event(kind: &str, function: Option<&str>) -> NewEvent {
-        NewEvent {
-            event: kind.to_owned(),
-            node_id: Some("edge-1".into()),
-            function: function.map(str::to_owned),
-            data: serde_json::json!({"n": 1}),
-        }
-    }
+    use crate::contract::event;
 
     #[test]
     fn open_removes_orphan_blobs_and_temp_files_but_keeps_referenced_ones() {
