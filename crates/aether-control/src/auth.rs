@@ -26,12 +26,7 @@ use aether_http::auth::{Token, bearer_token};
 use aether_http::config::Secret;
 use aether_proto::ErrorCode;
 use aether_store::NodeRecord;
-use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
-
-use crate::state::AppState;
 
 /// Which callers a route admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,48 +222,6 @@ impl Auth {
             "invalid token for this endpoint"
         };
         Err(ApiError::unauthorized(message))
-    }
-}
-
-/// Middleware admitting requests with a token `access` allows
-/// (`from_fn_with_state((state, access), require)`); the [`Caller`] goes in
-/// the request's extensions.
-///
-/// With a shared store (several replicas on one database), a node
-/// credential unknown here may have been issued by another replica a
-/// moment ago: it is looked up in the store before being refused.
-pub async fn require(
-    State((state, access)): State<(AppState, Access)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let auth = state.auth();
-    let mut checked = auth.check(request.headers(), access);
-    if checked.is_err()
-        && state.store().is_shared()
-        && let Some(node_id) = Auth::credential_node(request.headers())
-    {
-        match state.blocking(move |store| store.node(&node_id)).await {
-            Ok(Some(node)) => {
-                if let Some(digest) = node.credential_sha256.as_deref().and_then(Token::from_hex) {
-                    auth.add_node(&node.node_id, digest);
-                    checked = auth.check(request.headers(), access);
-                }
-            }
-            Ok(None) => {}
-            // The database is down: say so rather than "invalid".
-            Err(e) => return axum::response::IntoResponse::into_response(e),
-        }
-    }
-    match checked {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(e) => {
-            tracing::debug!(path = %request.uri().path(), ?access, "request refused: {}", e.message);
-            axum::response::IntoResponse::into_response(e)
-        }
     }
 }
 

@@ -8,7 +8,7 @@
 //! are caught up by [`run`], once a [`SYNC_INTERVAL`]:
 //! - node credentials: joins and removals made through other replicas
 //!   (a credential issued elsewhere is also looked up at its first use, in
-//!   [`crate::auth::require`], so a freshly joined edge is never refused;
+//!   the authentication middleware (`routes/access.rs`), so a freshly joined edge is never refused;
 //!   a removal made elsewhere takes effect here within the interval);
 //! - execution statistics: built from the `function_stats` events of the
 //!   shared log, whichever replica received them, so every replica reports

@@ -1,5 +1,6 @@
 //! The HTTP routes of the control plane and the [`app`] that assembles them.
 
+mod access;
 mod events;
 mod functions;
 mod health;
@@ -17,8 +18,9 @@ use aether_http::ApiError;
 use aether_http::guard::reject_oversized;
 use aether_proto::ErrorCode;
 
-use crate::auth::{Access, require};
+use crate::auth::Access;
 use crate::state::AppState;
+use access::require;
 
 aether_http::request_log!(
     /// The control plane's request span and access line, under
