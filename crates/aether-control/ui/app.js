@@ -173,34 +173,11 @@ function query(params) {
   return text ? `?${text}` : '';
 }
 
-/** The id of the newest event in the log (0 when empty), found with a few
- *  `limit=1` probes: the log pages forward from `since`, and a page starts
- *  near its end this way instead of reading it all. */
-let knownLast = 0;
-async function lastEventId() {
-  const after = async (since) => {
-    const page = await api(`/api/events${query({ since, limit: 1 })}`);
-    return page.events.length > 0;
-  };
-  // Ids only grow: start from the newest one seen before.
-  let lo = knownLast;
-  if (!(await after(lo))) return lo;
-  let step = 1024;
-  let hi = lo + step;
-  while (await after(hi)) {
-    lo = hi;
-    step *= 2;
-    hi = lo + step;
-  }
-  // Events after lo, none after hi: the newest id is the smallest `since`
-  // with nothing after it.
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (await after(mid)) lo = mid;
-    else hi = mid;
-  }
-  knownLast = hi;
-  return hi;
+/** The newest `limit` events matching `filters` (oldest first) and where to
+ *  poll on from: `next_since`, the end of the log when none matches. */
+async function newestEvents(filters, limit) {
+  const body = await api(`/api/events${query({ ...filters, newest: true, limit })}`);
+  return { events: body.events || [], next: typeof body.next_since === 'number' ? body.next_since : 0 };
 }
 
 /** Events matching `filters` after `since`, every page of them, keeping the
@@ -216,12 +193,6 @@ async function eventsAfter(since, filters, keep, maxPages = 20) {
     if (!body.events || body.events.length < 1000) break;
   }
   return { events, next };
-}
-
-/** Where a page of the newest events starts: `window` ids before the end. */
-async function tailStart(window) {
-  const last = await lastEventId();
-  return Math.max(0, last - window);
 }
 
 // ---------------------------------------------------------------- page state
@@ -595,8 +566,7 @@ function functionPage(name) {
 }
 
 async function recentFailures(name) {
-  const since = await tailStart(20000);
-  const { events } = await eventsAfter(since, { kind: 'execution_failed', function: name }, FAILURES_SHOWN, 5);
+  const { events } = await newestEvents({ kind: 'execution_failed', function: name }, FAILURES_SHOWN);
   return events.reverse();
 }
 
@@ -786,12 +756,14 @@ function startTail(filters) {
   let since = null;
   let first = true;
   every(EVENTS_EVERY_MS, async () => {
+    let events;
+    let next;
     if (since === null) {
-      since = await tailStart(5000);
-      fill('events-note', since > 0
-        ? `The newest events: the log before #${since + 1} is not shown.` : '');
+      ({ events, next } = await newestEvents(filters, EVENTS_KEPT));
+      fill('events-note', `The newest ${EVENTS_KEPT} matching events at most, then new ones as they arrive.`);
+    } else {
+      ({ events, next } = await eventsAfter(since, filters, EVENTS_KEPT));
     }
-    const { events, next } = await eventsAfter(since, filters, EVENTS_KEPT);
     since = next;
     clearError();
     for (const ev of events) tbody.prepend(eventRow(ev, !first));

@@ -443,4 +443,23 @@ pub(crate) fn events_filter_by_node_and_kind_together_with_the_function(b: &impl
         }),
         Vec::<u64>::new()
     );
+    // The newest matching ones, still oldest first, after `since`.
+    let newest = |limit: usize, since: u64, kind: Option<String>| -> Vec<u64> {
+        store
+            .events(&EventQuery {
+                limit,
+                since,
+                kind,
+                newest: true,
+                ..Default::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(newest(2, 0, None), vec![4, 5]);
+    assert_eq!(newest(2, 0, node("execution_failed")), vec![2, 4]);
+    assert_eq!(newest(10, 3, node("execution_failed")), vec![4]);
+    assert_eq!(newest(10, 5, None), Vec::<u64>::new());
 }

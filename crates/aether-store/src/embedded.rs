@@ -672,7 +672,13 @@ impl Store for RedbStore {
         if query.limit == 0 || query.since == u64::MAX {
             return Ok(out);
         }
-        for entry in table.range(query.since + 1..)? {
+        let range = table.range(query.since + 1..)?;
+        let entries: Box<dyn Iterator<Item = _>> = if query.newest {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for entry in entries {
             let (_, value) = entry?;
             let record: EventRecord = decode("events", value.value())?;
             if !query.admits(&record) {
@@ -682,6 +688,9 @@ impl Store for RedbStore {
             if out.len() >= query.limit {
                 break;
             }
+        }
+        if query.newest {
+            out.reverse();
         }
         Ok(out)
     }

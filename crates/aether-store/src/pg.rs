@@ -891,11 +891,14 @@ impl Store for PgStore {
         // function filter has its own index (events_by_function).
         let rows = client.query_typed(
             &format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 \
-                 AND ($3::text IS NULL OR function = $3) \
-                 AND ($4::text IS NULL OR node_id = $4) \
-                 AND ($5::text IS NULL OR event = $5) \
-                 ORDER BY id LIMIT $2"
+                "SELECT * FROM ( \
+                     SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 \
+                     AND ($3::text IS NULL OR function = $3) \
+                     AND ($4::text IS NULL OR node_id = $4) \
+                     AND ($5::text IS NULL OR event = $5) \
+                     ORDER BY id {order} LIMIT $2 \
+                 ) page ORDER BY id",
+                order = if query.newest { "DESC" } else { "ASC" }
             ),
             &[
                 (&since, Type::INT8),

@@ -179,6 +179,9 @@ pub struct EventQuery {
     pub node_id: Option<String>,
     /// Only events of this kind (`execution_failed`, ...).
     pub kind: Option<String>,
+    /// The newest `limit` matching events (still returned oldest first)
+    /// instead of the oldest: where a live tail starts.
+    pub newest: bool,
 }
 
 impl EventQuery {

@@ -126,7 +126,7 @@ pub async fn callback(
     ))
 }
 
-/// `?since=&limit=&function=&node=&kind=`
+/// `?since=&limit=&function=&node=&kind=&newest=`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
@@ -140,6 +140,9 @@ pub struct EventsQuery {
     node: Option<String>,
     /// Only events of this kind.
     kind: Option<String>,
+    /// `true`: the newest `limit` matching events (oldest first), where a
+    /// live tail starts.
+    newest: Option<bool>,
 }
 
 /// `GET /api/events`: oldest first; `next_since` continues the listing.
@@ -173,13 +176,30 @@ pub async fn list(
         function: query.function,
         node_id: query.node,
         kind: query.kind,
+        newest: query.newest.unwrap_or(false),
     };
-    let events = state
-        .blocking(move |store| store.events(&store_query))
+    let (events, newest_id) = state
+        .blocking(move |store| {
+            let events = store.events(&store_query)?;
+            // A tail that found nothing matching starts from the end of the
+            // log, not from `since`: its next poll must not rescan history.
+            let newest_id = if store_query.newest && events.is_empty() {
+                let end = EventQuery {
+                    since: store_query.since,
+                    limit: 1,
+                    newest: true,
+                    ..EventQuery::default()
+                };
+                store.events(&end)?.last().map(|e| e.id)
+            } else {
+                None
+            };
+            Ok((events, newest_id))
+        })
         .await?;
     // With no new events, `next_since` repeats the caller's position so a
     // poller can keep passing it.
-    let next_since = events.last().map(|e| e.id).or(query.since);
+    let next_since = events.last().map(|e| e.id).or(newest_id).or(query.since);
     Ok(Json(EventsPage {
         events: events.into_iter().map(stored_event).collect(),
         next_since,

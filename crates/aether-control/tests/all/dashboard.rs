@@ -142,6 +142,14 @@ async fn events_filter_by_node_and_kind() {
         .await),
         [2]
     );
+    // A tail starts at the newest matching events, and at the end of the
+    // log when none matches.
+    let tail = get(&s, "/api/events?newest=true&limit=1&kind=execution_failed").await;
+    assert_eq!((ids(&tail), &tail["next_since"]), (vec![2], &json!(2)));
+    let tail = get(&s, "/api/events?newest=true&limit=5&kind=never").await;
+    assert_eq!((ids(&tail), &tail["next_since"]), (vec![], &json!(3)));
+    let tail = get(&s, "/api/events?newest=true&limit=2").await;
+    assert_eq!(ids(&tail), [2, 3]);
     for bad in [
         "?node=a%20b",
         "?kind=",
