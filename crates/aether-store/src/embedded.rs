@@ -242,10 +242,6 @@ fn add_ref(txn: &WriteTransaction, sha: &str, delta: i64) -> Result<u64, StoreEr
     Ok(new)
 }
 
-fn same_settings(current: &VersionRecord, sha: &str, spec: &DeploySpec) -> bool {
-    current.sha256 == sha && current.spec == *spec
-}
-
 impl Store for RedbStore {
     fn deploy(
         &self,
@@ -256,7 +252,7 @@ impl Store for RedbStore {
         validate_function_name(name)?;
         let sha = sha256_hex(wasm);
         if let Some(meta) = self.meta(name)?
-            && same_settings(&meta.current, &sha, spec)
+            && meta.current.is_redeployed_by(&sha, spec)
         {
             return Ok(DeployOutcome::Unchanged(meta.current));
         }
@@ -274,7 +270,7 @@ impl Store for RedbStore {
             // Re-checked inside the transaction: a concurrent identical
             // deploy may have committed since the check above.
             if let Some(meta) = &existing
-                && same_settings(&meta.current, &sha, spec)
+                && meta.current.is_redeployed_by(&sha, spec)
             {
                 DeployOutcome::Unchanged(meta.current.clone())
             } else {

@@ -461,12 +461,11 @@ impl Store for PgStore {
     ) -> Result<DeployOutcome, StoreError> {
         validate_function_name(name)?;
         let sha = sha256_hex(wasm);
-        let same = |current: &VersionRecord| current.sha256 == sha && current.spec == *spec;
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
         // Cheap check first: an identical redeploy sends no bytes.
         if let Some(current) = Self::current_in(&mut tx, name)?
-            && same(&current)
+            && current.is_redeployed_by(&sha, spec)
         {
             return Ok(DeployOutcome::Unchanged(current));
         }
@@ -491,7 +490,7 @@ impl Store for PgStore {
         let latest: i64 = row.try_get(0)?;
         if row.try_get::<_, Option<i64>>(1)?.is_some() {
             let current = version_at(&row, 1)?;
-            if same(&current) {
+            if current.is_redeployed_by(&sha, spec) {
                 return Ok(DeployOutcome::Unchanged(current));
             }
         }

@@ -42,6 +42,13 @@ impl VersionRecord {
     pub fn size_kb(&self) -> u64 {
         self.size.div_ceil(1024)
     }
+
+    /// Whether deploying a module with `sha256` and `spec` over this
+    /// (current) version changes nothing: the identical redeploy that
+    /// every backend answers with [`DeployOutcome::Unchanged`].
+    pub fn is_redeployed_by(&self, sha256: &str, spec: &DeploySpec) -> bool {
+        self.sha256 == sha256 && self.spec == *spec
+    }
 }
 
 /// A function with every stored version.
