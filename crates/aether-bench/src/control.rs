@@ -29,7 +29,7 @@ use aether_fixtures::postgres::Cluster;
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::load::{command_line, cpu_model};
+use crate::load::{command_line, cpu_model, load_average};
 
 /// Options of `aether-bench control`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -926,12 +926,7 @@ fn facts(s: &mut String, o: &Options, pg_version: &str, pg_settings: &str, fsync
     let _ = writeln!(
         s,
         "- Load average when the tables were written (other work on the box skews every row): {}.",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
 }
 

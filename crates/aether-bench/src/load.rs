@@ -356,6 +356,16 @@ pub(crate) fn command_line(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The 1, 5 and 15 minute load averages from /proc/loadavg.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The CPU model from /proc/cpuinfo.
 pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -850,12 +860,7 @@ fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
     let _ = writeln!(
         s,
         "- Load average when the table was written (other work on the box skews every row): {}.",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
     let _ = writeln!(
         s,

@@ -147,6 +147,14 @@ async fn text_of(browser: &Client, css: &str) -> Option<String> {
     .map(str::to_owned)
 }
 
+/// Polls the page until `script` returns `expected` ([`until`]).
+async fn until_js(browser: &Client, what: &str, script: &str, expected: Value) -> Duration {
+    until(browser, what, || async {
+        js(browser, script, vec![]).await == expected
+    })
+    .await
+}
+
 /// Polls the page until `check` holds; panics after [`UI_WAIT`] with
 /// what was awaited and the page's text.
 async fn until<F, Fut>(browser: &Client, what: &str, mut check: F) -> Duration
@@ -248,15 +256,12 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
 
     // 1. Sign-in: the API wants the admin token; a wrong one is refused.
     go(&b, &control, "").await;
-    until(&b, "the sign-in form", || async {
-        js(
-            &b,
-            "return !document.getElementById('signin').hidden;",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+    until_js(
+        &b,
+        "the sign-in form",
+        "return !document.getElementById('signin').hidden;",
+        json!(true),
+    )
     .await;
     b.find(Locator::Css("#signin-token"))
         .await
@@ -342,39 +347,20 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     eprintln!("the invocations showed after {took:?}");
 
     // 4. Roll back to v1 from the page, through the page's confirmation.
-    until(&b, "v2 marked current", || async {
-        js(
-            &b,
-            "const r = document.querySelector('tr[data-version=\"2\"]'); return r && r.dataset.current;",
-            vec![],
-        )
-        .await
-            == json!("true")
-    })
+    until_js(&b, "v2 marked current", "const r = document.querySelector('tr[data-version=\"2\"]'); return r && r.dataset.current;", json!("true"))
     .await;
     click(&b, "#rollback-1").await;
-    until(&b, "the confirmation", || async {
-        js(
-            &b,
-            "return document.getElementById('confirm-dialog').open;",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+    until_js(
+        &b,
+        "the confirmation",
+        "return document.getElementById('confirm-dialog').open;",
+        json!(true),
+    )
     .await;
     let question = text_of(&b, "#confirm-text").await.unwrap();
     assert!(question.contains("version 1"), "{question}");
     click(&b, "#confirm-ok").await;
-    until(&b, "v1 marked current", || async {
-        js(
-            &b,
-            "const r = document.querySelector('tr[data-version=\"1\"]'); return r && r.dataset.current;",
-            vec![],
-        )
-        .await
-            == json!("true")
-    })
+    until_js(&b, "v1 marked current", "const r = document.querySelector('tr[data-version=\"1\"]'); return r && r.dataset.current;", json!("true"))
     .await;
     let info = stack.control.get_json("/api/functions/greet").await;
     assert_eq!(info["current_version"], 1, "{info}");
@@ -384,16 +370,13 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     let lagging = fake_edge(&control, "edge-lagging").await;
     register(&control, &lagging, "edge-lagging", json!({"greet": 2})).await;
     let edge_id = stack.edge.state.node_id().to_owned();
-    until(&b, "edge-lagging marked lagging", || async {
-        js(
-            &b,
-            "const r = document.querySelector('tr[data-node=\"edge-lagging\"]');
+    until_js(
+        &b,
+        "edge-lagging marked lagging",
+        "const r = document.querySelector('tr[data-node=\"edge-lagging\"]');
              return r && r.classList.contains('lagging') && r.textContent.includes('lagging');",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+        json!(true),
+    )
     .await;
     until(&b, "the real edge on v1", || async {
         text_of(
@@ -462,17 +445,14 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
         .send_keys("execution_failed")
         .await
         .unwrap();
-    until(&b, "only execution_failed events", || async {
-        js(
-            &b,
-            "const rows = [...document.querySelectorAll('#events-list tr[data-testid=event-row]')];
+    until_js(
+        &b,
+        "only execution_failed events",
+        "const rows = [...document.querySelectorAll('#events-list tr[data-testid=event-row]')];
              return rows.length > 0 && rows.every(r => r.dataset.kind === 'execution_failed')
                  && location.hash.includes('kind=execution_failed');",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+        json!(true),
+    )
     .await;
     screenshot(&b, "events").await;
 
@@ -587,17 +567,14 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     })
     .await;
     click(&b, "#confirm-ok").await;
-    until(&b, "the functions page without crash", || async {
-        js(
-            &b,
-            "return location.hash === '#/functions'
+    until_js(
+        &b,
+        "the functions page without crash",
+        "return location.hash === '#/functions'
                  && document.querySelector('tr[data-name=greet]') !== null
                  && document.querySelector('tr[data-name=crash]') === null;",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+        json!(true),
+    )
     .await;
     let (status, _) =
         aether_e2e::admin(Method::GET, stack.control.at("/api/functions/crash"), None)
@@ -620,15 +597,12 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
 
     // Sign out: the token goes, the form comes back.
     click(&b, "#signout").await;
-    until(&b, "the sign-in form after signing out", || async {
-        js(
-            &b,
-            "return !document.getElementById('signin').hidden && sessionStorage.length === 0;",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+    until_js(
+        &b,
+        "the sign-in form after signing out",
+        "return !document.getElementById('signin').hidden && sessionStorage.length === 0;",
+        json!(true),
+    )
     .await;
 
     stack.stop().await;
@@ -636,17 +610,14 @@ async fn the_dashboard_signs_in_follows_the_fleet_rolls_back_and_shows_hostile_t
     // A control plane without tokens (a loopback stack): no sign-in.
     let open = TestControl::start().await;
     go(&b, &open.url, "").await;
-    until(&b, "the overview without signing in", || async {
-        js(
-            &b,
-            "return document.getElementById('signin').hidden
+    until_js(
+        &b,
+        "the overview without signing in",
+        "return document.getElementById('signin').hidden
                  && document.getElementById('signout').hidden
                  && document.getElementById('edges-online') !== null;",
-            vec![],
-        )
-        .await
-            == json!(true)
-    })
+        json!(true),
+    )
     .await;
     assert_eq!(number_in(&b, "#function-count").await, Some(0));
 
