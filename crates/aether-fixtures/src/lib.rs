@@ -1,6 +1,8 @@
 //! Test fixtures shared by the workspace's test suites: small WAT guests
 //! (turned into wasm by each suite with the `wat` crate) and the example
-//! functions of `examples/`, built for `wasm32-wasip1`. No dependencies
+//! functions of `examples/`, built for `wasm32-wasip1` (preview-1 command
+//! modules) or `wasm32-wasip2` (components: `examples/http_hello`, and
+//! `examples/hello_world` as a preview-2 command). No dependencies
 //! (so the lowest crates, `aether-runtime`, can use it too) except for the
 //! optional `prometheus` feature. With the `postgres` feature,
 //! `postgres` starts throwaway PostgreSQL servers (no dependency: it runs
@@ -136,36 +138,64 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds `examples/<package>` for wasm32-wasip1 (release) in the examples'
-/// own target directory and returns the module's path. One cargo at a time:
-/// parallel tests would only wait on its lock.
-pub fn example_wasm(package: &str) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let examples = repo().join("examples");
+/// One cargo at a time for every example build: parallel tests would only
+/// wait on its locks.
+static CARGO: Mutex<()> = Mutex::new(());
+
+/// Runs `cargo build --release --target <target>` for `manifest` into
+/// `target_dir`, with `extra` arguments (e.g. `-p NAME`), holding [`CARGO`];
+/// panics with `what` when it fails.
+fn cargo_build(manifest: &Path, target: &str, target_dir: &Path, extra: &[&str], what: &str) {
+    let _guard = CARGO.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            package,
-            "--target",
-            "wasm32-wasip1",
-            "--manifest-path",
-        ])
-        .arg(examples.join("Cargo.toml"))
+        .args(["build", "--release"])
+        .args(extra)
+        .args(["--target", target, "--manifest-path"])
+        .arg(manifest)
         .arg("--target-dir")
-        .arg(examples.join("target"))
+        .arg(target_dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .status()
         .expect("cargo runs");
     assert!(
         status.success(),
-        "building examples/{package} failed (is the wasm32-wasip1 target installed?)"
+        "building {what} for {target} failed (is the target installed? `rustup target add {target}`)"
+    );
+}
+
+/// Builds `examples/<package>` for wasm32-wasip1 (release) in the examples'
+/// own target directory and returns the module's path.
+pub fn example_wasm(package: &str) -> PathBuf {
+    let examples = repo().join("examples");
+    cargo_build(
+        &examples.join("Cargo.toml"),
+        "wasm32-wasip1",
+        &examples.join("target"),
+        &["-p", package],
+        &format!("examples/{package}"),
     );
     examples.join(format!("target/wasm32-wasip1/release/{package}.wasm"))
+}
+
+/// Builds `examples/<package>`, a standalone workspace making a component
+/// (a `cdylib` such as `examples/http_hello`), for wasm32-wasip2 (release)
+/// in its own target directory, `examples/<package>/target`, and returns
+/// the component's path.
+pub fn example_component(package: &str) -> PathBuf {
+    let dir = repo().join("examples").join(package);
+    let target_dir = dir.join("target");
+    cargo_build(
+        &dir.join("Cargo.toml"),
+        "wasm32-wasip2",
+        &target_dir,
+        &[],
+        &format!("examples/{package}"),
+    );
+    // A library's file is named after the crate, `-` written `_`.
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    target_dir.join("wasm32-wasip2/release").join(file)
 }
 
 /// `examples/hello_world`, built once per test run; its path.
@@ -179,8 +209,65 @@ pub fn hello_world_wasm() -> Vec<u8> {
     std::fs::read(hello_world()).expect("hello_world.wasm exists once built")
 }
 
+/// `examples/hello_world` built for wasm32-wasip2: the same program as a
+/// preview-2 *command component* (`wasi:cli/run`), built once per test
+/// run in `examples/target/wasip2` (not to rebuild the wasm32-wasip1
+/// build's files); its bytes.
+pub fn hello_world_p2_wasm() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let path = BUILT.get_or_init(|| {
+        let examples = repo().join("examples");
+        let target_dir = examples.join("target/wasip2");
+        cargo_build(
+            &examples.join("Cargo.toml"),
+            "wasm32-wasip2",
+            &target_dir,
+            &["-p", "hello_world"],
+            "examples/hello_world",
+        );
+        target_dir.join("wasm32-wasip2/release/hello_world.wasm")
+    });
+    std::fs::read(path).expect("hello_world.wasm (wasip2) exists once built")
+}
+
+/// `examples/http_hello`, a `wasi:http/proxy` component that answers a
+/// JSON echo of the request (built once per test run); its bytes.
+pub fn http_hello_wasm() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let path = BUILT.get_or_init(|| example_component("http_hello"));
+    std::fs::read(path).expect("http_hello.wasm exists once built")
+}
+
+/// `examples/cgi_hello`, a preview-1 command written as a CGI program
+/// (built once per test run); its bytes.
+pub fn cgi_hello_wasm() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let path = BUILT.get_or_init(|| example_wasm("cgi_hello"));
+    std::fs::read(path).expect("cgi_hello.wasm exists once built")
+}
+
+/// The first 8 bytes of a component: `\0asm`, then version 0x0d and layer
+/// 1 (a core module has version 1, layer 0).
+pub const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
+
+/// Whether `wasm` starts like a component (see [`COMPONENT_HEADER`]).
+pub fn is_component(wasm: &[u8]) -> bool {
+    wasm.starts_with(&COMPONENT_HEADER)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_examples_build_as_modules_and_components() {
+        // Local builds only: the examples' dependencies are in their lock
+        // files, and cargo fetches nothing it already has.
+        assert!(super::is_component(&super::http_hello_wasm()));
+        assert!(super::is_component(&super::hello_world_p2_wasm()));
+        let cgi = super::cgi_hello_wasm();
+        assert!(cgi.starts_with(b"\0asm\x01\0\0\0"), "a core module");
+        assert!(!super::is_component(&cgi));
+    }
+
     #[test]
     fn cpu_time_counts_this_process_spinning() {
         let pid = std::process::id();
