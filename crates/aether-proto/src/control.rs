@@ -23,6 +23,11 @@ pub struct DeployRequest {
     /// Per-function limits; the edge's defaults apply where absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSpec>,
+    /// Where the function's outbound HTTP may go (components only):
+    /// `https://api.example.com`, `http://127.0.0.1:8080`,
+    /// `https://*.example.com:8443`. Empty (the default): nowhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// Answer of a deploy (201 for a new version, 200 for an identical redeploy).
@@ -40,16 +45,63 @@ pub struct DeployResponse {
     pub size_kb: u64,
     /// When this version was deployed, RFC 3339.
     pub deployed_at: String,
+    /// How this version is called (absent from control planes before
+    /// function kinds: `command`).
+    #[serde(default)]
+    pub kind: FunctionKind,
 }
 
-/// How a function is called. Every function is a WASI command today
-/// (`POST /execute`: JSON in, stdout out).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a function is called; the control plane finds it from the module
+/// it is given (a deploy cannot choose it).
+///
+/// - `command`: `POST /execute` on an edge (JSON in, stdout out).
+/// - `http`: any method on `/fn/{name}/…` of an edge, answered by the
+///   component itself.
+///
+/// A command that is a preview-1 module may also be called through
+/// `/fn/{name}/…` (CGI-style); its kind stays `command`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FunctionKind {
-    /// A WASI command: `_start` with stdin, stdout, stderr and an exit code.
+    /// A WASI command: a preview-1 module (`_start`) or a preview-2
+    /// command component (`wasi:cli/run`), with stdin, stdout, stderr and
+    /// an exit code. Called with `POST /execute`.
     #[default]
     Command,
+    /// A `wasi:http/proxy` component (exports
+    /// `wasi:http/incoming-handler`). Called with any method on
+    /// `/fn/{name}/…`.
+    Http,
+}
+
+impl FunctionKind {
+    /// The wire name: `command` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Command => "command",
+            FunctionKind::Http => "http",
+        }
+    }
+}
+
+impl std::fmt::Display for FunctionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FunctionKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "command" => Ok(FunctionKind::Command),
+            "http" => Ok(FunctionKind::Http),
+            other => Err(format!(
+                "unknown function kind {other:?} (expected command or http)"
+            )),
+        }
+    }
 }
 
 /// One entry of `GET /api/functions/manifest`.
@@ -77,6 +129,9 @@ pub struct ManifestEntry {
     /// Deployed limits.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Where its outbound HTTP may go; empty: nowhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// Body of `GET /api/functions/manifest`.
@@ -97,6 +152,9 @@ pub struct VersionInfo {
     pub size_kb: u64,
     /// When it was deployed, RFC 3339.
     pub deployed_at: String,
+    /// How this version is called.
+    #[serde(default)]
+    pub kind: FunctionKind,
     /// Arguments.
     #[serde(default)]
     pub args: Vec<String>,
@@ -106,6 +164,9 @@ pub struct VersionInfo {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Where its outbound HTTP may go; empty: nowhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_outbound_hosts: Vec<String>,
 }
 
 /// Body of `GET /api/functions/{name}`.
@@ -576,5 +637,64 @@ mod tests {
             serde_json::from_str(r#"{"name":"hello_world","wasm_b64":"AGFzbQEAAAA="}"#).unwrap();
         assert_eq!(req.name, "hello_world");
         assert!(req.args.is_empty() && req.env.is_empty() && req.limits.is_none());
+        assert!(req.allowed_outbound_hosts.is_empty());
+    }
+
+    #[test]
+    fn kinds_are_snake_case_on_the_wire_and_command_by_default() {
+        assert_eq!(
+            serde_json::to_value(FunctionKind::Http).unwrap(),
+            serde_json::json!("http")
+        );
+        assert_eq!(
+            serde_json::to_value(FunctionKind::Command).unwrap(),
+            serde_json::json!("command")
+        );
+        for kind in [FunctionKind::Command, FunctionKind::Http] {
+            assert_eq!(kind.as_str().parse::<FunctionKind>(), Ok(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!("proxy".parse::<FunctionKind>().is_err());
+    }
+
+    #[test]
+    fn entries_without_kind_or_hosts_parse_and_empty_hosts_are_not_sent() {
+        let old: ManifestEntry = serde_json::from_str(
+            r#"{"name":"f","size_kb":1,"uploaded_at":"x","version":1,"sha256":"ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.kind, FunctionKind::Command);
+        assert!(old.allowed_outbound_hosts.is_empty());
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json.get("allowed_outbound_hosts").is_none(), "{json}");
+        assert_eq!(json["kind"], "command");
+
+        let http = ManifestEntry {
+            kind: FunctionKind::Http,
+            allowed_outbound_hosts: vec!["https://api.example.com".into()],
+            ..old
+        };
+        let json = serde_json::to_value(&http).unwrap();
+        assert_eq!(json["kind"], "http");
+        assert_eq!(
+            json["allowed_outbound_hosts"],
+            serde_json::json!(["https://api.example.com"])
+        );
+        assert_eq!(serde_json::from_value::<ManifestEntry>(json).unwrap(), http);
+
+        let version: VersionInfo =
+            serde_json::from_str(r#"{"version":2,"sha256":"ab","size_kb":1,"deployed_at":"x"}"#)
+                .unwrap();
+        assert_eq!(version.kind, FunctionKind::Command);
+        let deployed: DeployResponse = serde_json::from_str(
+            r#"{"status":"success","function_id":"f","version":1,"sha256":"ab","size_kb":1,"deployed_at":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(deployed.kind, FunctionKind::Command);
+        let deploy: DeployRequest = serde_json::from_str(
+            r#"{"name":"f","wasm_b64":"","allowed_outbound_hosts":["http://127.0.0.1:8080"]}"#,
+        )
+        .unwrap();
+        assert_eq!(deploy.allowed_outbound_hosts, ["http://127.0.0.1:8080"]);
     }
 }
