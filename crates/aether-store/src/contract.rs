@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aether_proto::LimitsSpec;
+use aether_proto::control::FunctionKind;
 
 use crate::{
     DEFAULT_EVENT_RETENTION, DeployOutcome, DeploySpec, EventQuery, GcReport, NewEvent,
@@ -37,7 +38,8 @@ macro_rules! contract_tests {
             bad_names_are_refused_before_touching_storage,
             concurrent_deploys_and_deletes_never_lose_a_referenced_blob,
             garbage_collection_removes_only_unreferenced_blobs,
-            events_filter_by_node_and_kind_together_with_the_function
+            events_filter_by_node_and_kind_together_with_the_function,
+            kind_and_outbound_hosts_round_trip_through_deploy_current_versions_and_rollback
         );
     };
     (@each $backend:expr; $($name:ident),*) => {$(
@@ -83,6 +85,8 @@ pub(crate) fn same_bytes_with_other_settings_is_a_new_version(b: &impl Backend) 
     let store = b.open(DEFAULT_EVENT_RETENTION);
     store.deploy("f", b"x", &DeploySpec::default()).unwrap();
     let spec = DeploySpec {
+        kind: FunctionKind::Command,
+        allowed_outbound_hosts: Vec::new(),
         args: vec!["--v".into()],
         env: BTreeMap::from([("K".into(), "V".into())]),
         limits: LimitsSpec {
@@ -462,4 +466,78 @@ pub(crate) fn events_filter_by_node_and_kind_together_with_the_function(b: &impl
     assert_eq!(newest(2, 0, node("execution_failed")), vec![2, 4]);
     assert_eq!(newest(10, 3, node("execution_failed")), vec![4]);
     assert_eq!(newest(10, 5, None), Vec::<u64>::new());
+}
+
+pub(crate) fn kind_and_outbound_hosts_round_trip_through_deploy_current_versions_and_rollback(
+    b: &impl Backend,
+) {
+    let store = b.open(DEFAULT_EVENT_RETENTION);
+    let http = DeploySpec {
+        kind: FunctionKind::Http,
+        allowed_outbound_hosts: vec![
+            "https://api.example.com".into(),
+            "https://*.example.com:8443".into(),
+        ],
+        env: BTreeMap::from([("K".into(), "V".into())]),
+        ..DeploySpec::default()
+    };
+    let v1 = store.deploy("f", b"component", &http).unwrap();
+    assert_eq!(v1.record().spec, http);
+    // The same bytes with other hosts are a new version; with the same
+    // ones, an identical redeploy.
+    let fewer = DeploySpec {
+        allowed_outbound_hosts: vec!["http://127.0.0.1:8080".into()],
+        ..http.clone()
+    };
+    assert_eq!(
+        store
+            .deploy("f", b"component", &fewer)
+            .unwrap()
+            .record()
+            .version,
+        2
+    );
+    assert!(!store.deploy("f", b"component", &fewer).unwrap().created());
+    // Another kind (a command module now) is a new version too.
+    let command = DeploySpec::default();
+    assert_eq!(
+        store
+            .deploy("f", b"module", &command)
+            .unwrap()
+            .record()
+            .version,
+        3
+    );
+    assert_eq!(store.version("f", None).unwrap().spec, command);
+    let current = store.current_versions().unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].1.spec, command);
+    let specs: Vec<DeploySpec> = store
+        .function("f")
+        .unwrap()
+        .unwrap()
+        .versions
+        .into_iter()
+        .map(|v| v.spec)
+        .collect();
+    assert_eq!(specs, vec![http.clone(), fewer, command]);
+    assert_eq!(store.version("f", Some(1)).unwrap().spec, http);
+
+    // A rollback brings the old version's kind and hosts back, also after
+    // a reopen.
+    assert_eq!(store.rollback("f", 1).unwrap().spec, http);
+    drop(store);
+    let store = b.open(DEFAULT_EVENT_RETENTION);
+    assert_eq!(store.version("f", None).unwrap().spec, http);
+    let current = store.current_versions().unwrap();
+    assert_eq!(current[0].1.spec.kind, FunctionKind::Http);
+    assert_eq!(
+        current[0].1.spec.allowed_outbound_hosts,
+        http.allowed_outbound_hosts
+    );
+    // Deploying it again over the rollback changes nothing.
+    assert_eq!(
+        store.deploy("f", b"component", &http).unwrap(),
+        DeployOutcome::Unchanged(store.version("f", Some(1)).unwrap())
+    );
 }

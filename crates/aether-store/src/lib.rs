@@ -43,7 +43,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `wasm` as a new version of `name` and makes it current.
     ///
     /// When the current version already has the same sha256 and the same
-    /// args, env and limits, nothing changes and
+    /// spec (kind, outbound hosts, args, env, limits), nothing changes and
     /// [`DeployOutcome::Unchanged`] is returned.
     fn deploy(
         &self,

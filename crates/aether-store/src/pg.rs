@@ -1,13 +1,16 @@
 //! The PostgreSQL backend: metadata and blobs in one database, so that
 //! several control planes (replicas) on that database behave as one.
 //!
-//! Tables (migration 1, [`MIGRATIONS`]):
+//! Tables (migrations 1 and 2, [`MIGRATIONS`]):
 //! - `blobs`: sha256 → bytes. Written once whatever references it; a
 //!   foreign key from `versions` means the database itself refuses to drop
 //!   a blob some version references, whatever races between replicas.
 //! - `functions`: name → highest and current version, creation time.
-//! - `versions`: (name, version) → sha256, size, time, spec (JSON text);
-//!   removed with their function (`ON DELETE CASCADE`).
+//! - `versions`: (name, version) → sha256, size, time, kind, outbound
+//!   hosts (`text[]`), and args, env and limits as JSON text (`spec`);
+//!   removed with their function (`ON DELETE CASCADE`). Migration 2 added
+//!   `kind` and `allowed_outbound_hosts`, defaulting older rows to what
+//!   they were: `command`, no hosts.
 //! - `nodes`: one row per edge.
 //! - `events` plus `event_counter`, a single row holding the last id.
 //!
@@ -54,7 +57,8 @@ use crate::record::{
 
 /// Schema changes in order; entry `i` takes the schema from version `i` to
 /// `i + 1`. Append only: a released migration never changes.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE blobs (
     sha256 text PRIMARY KEY,
     bytes bytea NOT NULL,
@@ -100,7 +104,12 @@ CREATE TABLE event_counter (
     last_id bigint NOT NULL
 );
 INSERT INTO event_counter (last_id) VALUES (0);
-"#];
+"#,
+    r#"
+ALTER TABLE versions ADD COLUMN kind text NOT NULL DEFAULT 'command';
+ALTER TABLE versions ADD COLUMN allowed_outbound_hosts text[] NOT NULL DEFAULT '{}';
+"#,
+];
 
 /// The schema version this build writes and understands.
 pub const PG_SCHEMA_VERSION: u64 = MIGRATIONS.len() as u64;
@@ -237,16 +246,53 @@ impl From<r2d2::Error> for StoreError {
     }
 }
 
-const VERSION_COLUMNS: &str = "v.version, v.sha256, v.size, v.deployed_at_ms, v.spec";
+const VERSION_COLUMNS: &str =
+    "v.version, v.sha256, v.size, v.deployed_at_ms, v.spec, v.kind, v.allowed_outbound_hosts";
+
+/// The `spec` column: the settings of a [`DeploySpec`] that have no
+/// column of their own.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SpecText {
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: aether_proto::LimitsSpec,
+}
+
+impl SpecText {
+    fn of(spec: &DeploySpec) -> String {
+        encode(&SpecText {
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            limits: spec.limits.clone(),
+        })
+    }
+}
 
 /// A [`VersionRecord`] from [`VERSION_COLUMNS`] starting at column `at`.
 fn version_at(row: &Row, at: usize) -> Result<VersionRecord, StoreError> {
+    let text: SpecText = decode("versions", row.try_get(at + 4)?)?;
+    let kind: String = row.try_get(at + 5)?;
+    let kind = serde_json::from_value(serde_json::Value::String(kind)).map_err(|source| {
+        StoreError::Corrupt {
+            table: "versions",
+            source,
+        }
+    })?;
     Ok(VersionRecord {
         version: small(row.try_get(at)?),
         sha256: row.try_get(at + 1)?,
         size: small(row.try_get(at + 2)?),
         deployed_at_ms: small(row.try_get(at + 3)?),
-        spec: decode("versions", row.try_get(at + 4)?)?,
+        spec: DeploySpec {
+            kind,
+            allowed_outbound_hosts: row.try_get(at + 6)?,
+            args: text.args,
+            env: text.env,
+            limits: text.limits,
+        },
     })
 }
 
@@ -502,12 +548,14 @@ impl Store for PgStore {
             spec: spec.clone(),
         };
         let version = big(record.version);
-        let spec_text = encode(spec);
+        let spec_text = SpecText::of(spec);
+        let kind = spec.kind.as_str();
         // The new version and the current pointer in one round trip.
         tx.execute_typed(
             "WITH added AS ( \
-                 INSERT INTO versions (name, version, sha256, size, deployed_at_ms, spec) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING name) \
+                 INSERT INTO versions (name, version, sha256, size, deployed_at_ms, spec, \
+                                       kind, allowed_outbound_hosts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING name) \
              UPDATE functions SET latest_version = $2, current_version = $2 \
              WHERE name = (SELECT name FROM added)",
             &[
@@ -517,6 +565,8 @@ impl Store for PgStore {
                 (&big(record.size), Type::INT8),
                 (&now, Type::INT8),
                 (&spec_text, Type::TEXT),
+                (&kind, Type::TEXT),
+                (&spec.allowed_outbound_hosts, Type::TEXT_ARRAY),
             ],
         )?;
         tx.commit()?;
@@ -1112,6 +1162,44 @@ mod tests {
             Err(StoreError::BlobMissing { .. })
         ));
         assert_eq!(store.read_blob(&sha256_hex(b"kept")).unwrap(), b"kept");
+    }
+
+    #[test]
+    fn a_database_at_schema_1_is_migrated_and_its_versions_read_as_commands_without_hosts() {
+        let Some(b) = backend() else { return };
+        {
+            // What a control plane before function kinds left behind.
+            let mut client = postgres::Client::connect(&b.url, NoTls).unwrap();
+            client
+                .batch_execute(
+                    "CREATE TABLE aether_schema (
+                         version integer PRIMARY KEY,
+                         applied_at_ms bigint NOT NULL
+                     )",
+                )
+                .unwrap();
+            client.batch_execute(MIGRATIONS[0]).unwrap();
+            client
+                .batch_execute(&format!(
+                    "INSERT INTO aether_schema VALUES (1, 0);
+                     INSERT INTO blobs VALUES ('{sha}', 'old', 0);
+                     INSERT INTO functions VALUES ('old', 1, 1, 0);
+                     INSERT INTO versions VALUES ('old', 1, '{sha}', 3, 0,
+                         '{{\"args\":[\"a\"],\"env\":{{\"K\":\"V\"}},\"limits\":{{\"timeout\":\"1s\"}}}}');",
+                    sha = sha256_hex(b"old"),
+                ))
+                .unwrap();
+        }
+        let store = b.store(100);
+        assert_eq!(store.schema_version().unwrap(), PG_SCHEMA_VERSION);
+        let old = store.version("old", None).unwrap();
+        assert_eq!(old.spec.kind, aether_proto::control::FunctionKind::Command);
+        assert!(old.spec.allowed_outbound_hosts.is_empty());
+        assert_eq!(old.spec.args, ["a"]);
+        assert_eq!(old.spec.env["K"], "V");
+        assert_eq!(old.spec.limits.timeout.as_deref(), Some("1s"));
+        // Redeploying it as it was changes nothing.
+        assert!(!store.deploy("old", b"old", &old.spec).unwrap().created());
     }
 
     #[test]

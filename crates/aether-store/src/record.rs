@@ -4,12 +4,24 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aether_proto::LimitsSpec;
+use aether_proto::control::FunctionKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// What a deploy sets besides the module itself.
+/// What a deploy records besides the module's bytes: the kind the
+/// control plane found the module to be, and the settings it was given.
+///
+/// Records written before a field existed read it as its default
+/// (`command`, no outbound hosts), which is what they were.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploySpec {
+    /// How the version is called (`command` or `http`), from the module.
+    #[serde(default)]
+    pub kind: FunctionKind,
+    /// Where its outbound HTTP may go (allow-list entries as given,
+    /// validated by the control plane); empty: nowhere.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
     /// Extra arguments after the function name.
     #[serde(default)]
     pub args: Vec<String>,
@@ -32,7 +44,7 @@ pub struct VersionRecord {
     pub size: u64,
     /// When it was deployed, milliseconds since the Unix epoch.
     pub deployed_at_ms: u64,
-    /// Arguments, env and limits.
+    /// Kind, outbound hosts, arguments, env and limits.
     #[serde(flatten)]
     pub spec: DeploySpec,
 }
@@ -45,7 +57,8 @@ impl VersionRecord {
 
     /// Whether deploying a module with `sha256` and `spec` over this
     /// (current) version changes nothing: the identical redeploy that
-    /// every backend answers with [`DeployOutcome::Unchanged`].
+    /// every backend answers with [`DeployOutcome::Unchanged`]. Every
+    /// field of the spec counts: kind, outbound hosts, args, env, limits.
     pub fn is_redeployed_by(&self, sha256: &str, spec: &DeploySpec) -> bool {
         self.sha256 == sha256 && self.spec == *spec
     }
@@ -226,4 +239,45 @@ pub fn now_ms() -> u64 {
 /// sha256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_written_before_kinds_and_hosts_reads_as_a_command_with_no_hosts() {
+        let old = r#"{"version":3,"sha256":"ab","size":10,"deployed_at_ms":5,"args":["x"],"env":{},"limits":{}}"#;
+        let record: VersionRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.spec.kind, FunctionKind::Command);
+        assert!(record.spec.allowed_outbound_hosts.is_empty());
+        assert_eq!(record.spec.args, ["x"]);
+        let again: VersionRecord =
+            serde_json::from_value(serde_json::to_value(&record).unwrap()).unwrap();
+        assert_eq!(again, record);
+    }
+
+    #[test]
+    fn a_redeploy_with_other_hosts_or_another_kind_is_not_identical() {
+        let spec = DeploySpec::default();
+        let record = VersionRecord {
+            version: 1,
+            sha256: "ab".into(),
+            size: 1,
+            deployed_at_ms: 0,
+            spec: spec.clone(),
+        };
+        assert!(record.is_redeployed_by("ab", &spec));
+        assert!(!record.is_redeployed_by("cd", &spec));
+        let hosts = DeploySpec {
+            allowed_outbound_hosts: vec!["https://example.com".into()],
+            ..spec.clone()
+        };
+        assert!(!record.is_redeployed_by("ab", &hosts));
+        let http = DeploySpec {
+            kind: FunctionKind::Http,
+            ..spec
+        };
+        assert!(!record.is_redeployed_by("ab", &http));
+    }
 }
