@@ -98,7 +98,7 @@ async fn execute_request(
 
 /// Finds a function, looking at `func_dir` when it is not known yet (a
 /// file added a moment ago is served without waiting for the next scan).
-async fn lookup(state: &AppState, name: &str) -> Result<Arc<FunctionEntry>, ApiError> {
+pub(crate) async fn lookup(state: &AppState, name: &str) -> Result<Arc<FunctionEntry>, ApiError> {
     if let Some(entry) = state.registry().get(name) {
         return Ok(entry);
     }
@@ -134,16 +134,16 @@ async fn run_function(
 ) -> Result<ExecuteResponse, ApiError> {
     let runtime = state.runtime();
     let metrics = state.metrics();
-    let (entry, (module, source)) = match runtime.load_cached(&entry.hash) {
-        Some(module) => (entry, (module, ModuleSource::Memory)),
-        // Reading and compiling block: not on an async worker.
-        None => {
-            let s = state.clone();
-            tokio::task::spawn_blocking(move || load_blocking(&s, entry))
-                .await
-                .map_err(|e| ApiError::internal("module load failed", &e))??
-        }
-    };
+    let (entry, (module, source)) = load(state, entry).await?;
+    if module.shape().is_http() {
+        return Err(ApiError::new(
+            ErrorCode::WrongKind,
+            format!(
+                "function {} is an HTTP function (a wasi:http component): call it with any method on /fn/{}/…, not POST /execute",
+                entry.name, entry.name
+            ),
+        ));
+    }
     let invocation = Invocation {
         name: &entry.name,
         args: &entry.args,
@@ -179,37 +179,71 @@ async fn run_function(
             memory_used_kb: outcome.peak_memory_bytes.div_ceil(1024),
             cache: crate::loader::cache_source(source),
         }),
-        Err(failure) => {
-            let code = match &failure.error {
-                InvokeError::Timeout { .. } => ErrorCode::Timeout,
-                InvokeError::MemoryLimit { .. } => ErrorCode::MemoryLimitExceeded,
-                InvokeError::OutputLimit { .. } => ErrorCode::OutputLimitExceeded,
-                InvokeError::StackOverflow | InvokeError::Trap { .. } => ErrorCode::Trap,
-                InvokeError::Instantiate { .. } => ErrorCode::Internal,
-            };
-            tracing::debug!(function = %entry.name, error = %failure, "execution failed");
-            let stderr = String::from_utf8_lossy(&failure.stderr).into_owned();
-            let report = ExecutionFailedReport {
-                function: entry.name.clone(),
-                version: entry.version,
-                code,
-                message: failure.error.to_string(),
-                stderr: crate::events::stderr_excerpt(&stderr).to_owned(),
-                execution_time_ms: failure.elapsed.as_secs_f64() * 1000.0,
-                request_id: aether_http::request_id::current()
-                    .or_else(|| client_id.as_ref().map(ToString::to_string)),
-            };
-            state.events().report(&report);
-            Err(
-                ApiError::new(code, format!("function {}: {}", entry.name, failure.error))
-                    .with_stderr(stderr),
-            )
+        Err(failure) => Err(report_failure(
+            state,
+            &entry,
+            &failure,
+            aether_http::request_id::current()
+                .or_else(|| client_id.as_ref().map(ToString::to_string)),
+        )),
+    }
+}
+
+/// The error code of a failed invocation.
+pub(crate) fn failure_code(error: &InvokeError) -> ErrorCode {
+    match error {
+        InvokeError::Timeout { .. } => ErrorCode::Timeout,
+        InvokeError::MemoryLimit { .. } => ErrorCode::MemoryLimitExceeded,
+        InvokeError::OutputLimit { .. } => ErrorCode::OutputLimitExceeded,
+        InvokeError::StackOverflow | InvokeError::Trap { .. } => ErrorCode::Trap,
+        InvokeError::NotCallable { .. } => ErrorCode::WrongKind,
+        InvokeError::Instantiate { .. } => ErrorCode::Internal,
+    }
+}
+
+/// Reports a failed invocation as an event and returns its error answer
+/// (with the function's stderr).
+pub(crate) fn report_failure(
+    state: &AppState,
+    entry: &FunctionEntry,
+    failure: &aether_runtime::Failure,
+    request_id: Option<String>,
+) -> ApiError {
+    let code = failure_code(&failure.error);
+    tracing::debug!(function = %entry.name, error = %failure, "execution failed");
+    let stderr = String::from_utf8_lossy(&failure.stderr).into_owned();
+    let report = ExecutionFailedReport {
+        function: entry.name.clone(),
+        version: entry.version,
+        code,
+        message: failure.error.to_string(),
+        stderr: crate::events::stderr_excerpt(&stderr).to_owned(),
+        execution_time_ms: failure.elapsed.as_secs_f64() * 1000.0,
+        request_id,
+    };
+    state.events().report(&report);
+    ApiError::new(code, format!("function {}: {}", entry.name, failure.error)).with_stderr(stderr)
+}
+
+/// The function's module, from memory or else (on a blocking thread: reading
+/// and compiling block) from its disk artifact or its wasm.
+pub(crate) async fn load(
+    state: &AppState,
+    entry: Arc<FunctionEntry>,
+) -> Result<(Arc<FunctionEntry>, Loaded), ApiError> {
+    match state.runtime().load_cached(&entry.hash) {
+        Some(module) => Ok((entry, (module, ModuleSource::Memory))),
+        None => {
+            let s = state.clone();
+            tokio::task::spawn_blocking(move || load_blocking(&s, entry))
+                .await
+                .map_err(|e| ApiError::internal("module load failed", &e))?
         }
     }
 }
 
 /// A module ready to run, and where it came from.
-type Loaded = (Arc<aether_runtime::LoadedModule>, ModuleSource);
+pub(crate) type Loaded = (Arc<aether_runtime::LoadedModule>, ModuleSource);
 
 /// A module not in memory: from the disk artifact or compiled (blocking).
 fn load_blocking(

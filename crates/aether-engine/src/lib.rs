@@ -1,5 +1,6 @@
-//! `aether-engine`, the edge runtime: serves `POST /execute` and
-//! `GET /health` over the `aether-runtime` sandbox.
+//! `aether-engine`, the edge runtime: serves `POST /execute`, HTTP
+//! functions on `/fn/{name}/…` and `GET /health` over the `aether-runtime`
+//! sandbox.
 //!
 //! A library with a thin `main`, so tests start real servers in-process:
 //!
@@ -15,6 +16,7 @@
 //! ```
 
 pub mod api;
+pub mod cgi;
 pub mod config;
 pub mod control;
 pub mod distribution;
@@ -31,6 +33,7 @@ pub mod registry;
 pub mod server;
 pub mod state;
 pub mod stats;
+pub mod trigger;
 
 pub use config::{EngineConfig, Flags};
 pub use server::{app, serve};

@@ -30,6 +30,10 @@ const LOAD_SECONDS: &str = "aether_edge_module_load_duration_seconds";
 const INVOCATIONS: &str = "aether_edge_invocations_total";
 const ERRORS: &str = "aether_edge_errors_total";
 const MODULE_LOADS: &str = "aether_edge_module_loads_total";
+const OUTBOUND: &str = "aether_edge_outbound_requests_total";
+const OUTBOUND_BYTES: &str = "aether_edge_outbound_response_bytes_total";
+static OUTBOUND_SENT: [Label; 1] = [Label::from_static_parts("result", "sent")];
+static OUTBOUND_DENIED: [Label; 1] = [Label::from_static_parts("result", "denied")];
 
 /// Execution-time buckets, seconds: 0.5 ms (a cached hello world) up to
 /// the longest timeouts.
@@ -73,6 +77,9 @@ pub struct EdgeMetrics {
     events_dropped: Counter,
     functions: Gauge,
     uptime: Gauge,
+    outbound_sent: Counter,
+    outbound_denied: Counter,
+    outbound_bytes: Counter,
     /// Error answers that concern no known function, by code.
     unknown_errors: ErrorCounts,
     /// Every function's request-path counts, for `/metrics`. Held weakly:
@@ -262,6 +269,9 @@ impl EdgeMetrics {
             events_dropped: counter("aether_edge_events_dropped_total"),
             functions: gauge("aether_edge_functions"),
             uptime: gauge("aether_edge_uptime_seconds"),
+            outbound_sent: exporter.counter(&Key::from_static_parts(OUTBOUND, &OUTBOUND_SENT)),
+            outbound_denied: exporter.counter(&Key::from_static_parts(OUTBOUND, &OUTBOUND_DENIED)),
+            outbound_bytes: counter(OUTBOUND_BYTES),
             unknown_errors: ErrorCounts::default(),
             function_counts: std::sync::Mutex::default(),
             exporter,
@@ -292,6 +302,14 @@ impl EdgeMetrics {
     pub fn error(&self, function: Option<&FunctionMetrics>, code: ErrorCode) {
         let counts = function.map_or(&self.unknown_errors, |f| &f.counts.errors);
         counts.increment(code);
+    }
+
+    /// Counts one invocation's outbound HTTP requests (sent and refused)
+    /// and the response bytes they received.
+    pub fn outbound(&self, usage: &aether_runtime::EgressUsage) {
+        self.outbound_sent.increment(usage.requests());
+        self.outbound_denied.increment(usage.denied());
+        self.outbound_bytes.increment(usage.bytes());
     }
 
     /// Records how long loading a module took, unless it came from memory.
@@ -397,6 +415,14 @@ const FAMILIES: &[Family] = &[
     Family::counter(
         "aether_edge_events_dropped_total",
         "Events to the control plane dropped (buffer full or control plane unreachable).",
+    ),
+    Family::counter(
+        OUTBOUND,
+        "Outbound HTTP requests of wasi:http functions: sent, or denied (not in the function's allow-list, a private address, or over the per-invocation cap).",
+    ),
+    Family::counter(
+        OUTBOUND_BYTES,
+        "Response bytes wasi:http functions received from their outbound requests.",
     ),
     Family::gauge("aether_edge_cached_modules", "Compiled modules in memory."),
     Family::gauge(

@@ -8,12 +8,12 @@ use aether_proto::control::{NodeStarted, NodeStopping};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use tokio::net::TcpListener;
 
 use crate::registry::FunctionEntry;
 use crate::state::AppState;
-use crate::{api, distribution, events};
+use crate::{api, distribution, events, trigger};
 
 aether_http::request_log!(
     /// The edge's request span and access line, under `aether_engine::request`.
@@ -43,6 +43,10 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
             "/execute",
             post(api::execute).fallback(api::method_not_allowed),
         )
+        // Any method: the function decides what it answers.
+        .route("/fn/{name}", any(trigger::function))
+        .route("/fn/{name}/", any(trigger::function))
+        .route("/fn/{name}/{*path}", any(trigger::function))
         .route(
             "/health",
             get(api::health).fallback(api::method_not_allowed),

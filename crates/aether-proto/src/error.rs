@@ -42,11 +42,18 @@ pub enum ErrorCode {
     /// Something the server depends on (the control plane's database) cannot
     /// be reached right now; retry later, or through another replica.
     Unavailable,
+    /// The function is of another kind than the call: an HTTP function
+    /// through `POST /execute`. The message names the right way.
+    WrongKind,
+    /// The function answered something that is not a valid HTTP response
+    /// (a CGI program whose output has no header block, a malformed
+    /// header or status).
+    BadResponse,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (`ALL[c as usize] == c`).
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -64,12 +71,14 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::WrongKind,
+        ErrorCode::BadResponse,
     ];
 
     /// The HTTP status that goes with this code.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidRequest => 400,
+            ErrorCode::InvalidRequest | ErrorCode::WrongKind => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::FunctionNotFound | ErrorCode::NotFound => 404,
@@ -80,7 +89,7 @@ impl ErrorCode {
             ErrorCode::InvalidWasm => 422,
             ErrorCode::Trap => 500,
             ErrorCode::MemoryLimitExceeded => 507,
-            ErrorCode::OutputLimitExceeded => 502,
+            ErrorCode::OutputLimitExceeded | ErrorCode::BadResponse => 502,
             ErrorCode::Internal => 500,
             ErrorCode::Overloaded | ErrorCode::Unavailable => 503,
             ErrorCode::Timeout => 504,
@@ -107,6 +116,8 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::WrongKind => "wrong_kind",
+            ErrorCode::BadResponse => "bad_response",
         }
     }
 }

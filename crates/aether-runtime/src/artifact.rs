@@ -13,13 +13,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use wasmtime::{Engine, Module};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module, Precompiled};
 
 use crate::cache::ModuleHash;
 
 /// File header: identifies the format version of our artifact wrapper.
 const MAGIC: &[u8; 8] = b"AETHCW01";
 const HEADER_LEN: usize = MAGIC.len() + 32;
+
+/// Compiled code: a core module or a component.
+pub(crate) enum Compiled {
+    /// A core module (preview 1).
+    Module(Module),
+    /// A component (preview 2).
+    Component(Component),
+}
 
 pub(crate) struct ArtifactStore {
     dir: PathBuf,
@@ -93,7 +102,7 @@ impl ArtifactStore {
 
     /// Loads the artifact of `hash`, or `None` when there is none or it is
     /// not trustworthy (then it is removed).
-    pub(crate) fn load(&self, engine: &Engine, hash: &ModuleHash) -> Option<Module> {
+    pub(crate) fn load(&self, engine: &Engine, hash: &ModuleHash) -> Option<Compiled> {
         let path = self.path(hash);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -111,11 +120,19 @@ impl ArtifactStore {
             }
         };
         // SAFETY: `payload` was written by `store` below into our own 0700
-        // directory, from `Module::serialize` of this engine configuration
-        // (the file name carries the engine's compatibility hash), and its
-        // sha256 was verified just now, so it is exactly what we wrote.
-        match unsafe { Module::deserialize(engine, payload) } {
-            Ok(module) => Some(module),
+        // directory, from `Module::serialize` or `Component::serialize` of
+        // this engine configuration (the file name carries the engine's
+        // compatibility hash), and its sha256 was verified just now, so it
+        // is exactly what we wrote; wasmtime's own header says which of
+        // the two it is.
+        let loaded = match Engine::detect_precompiled(payload) {
+            Some(Precompiled::Component) => {
+                unsafe { Component::deserialize(engine, payload) }.map(Compiled::Component)
+            }
+            _ => unsafe { Module::deserialize(engine, payload) }.map(Compiled::Module),
+        };
+        match loaded {
+            Ok(compiled) => Some(compiled),
             Err(e) => {
                 self.discard(&path, &format!("{e:#}"));
                 None
@@ -132,8 +149,12 @@ impl ArtifactStore {
 
     /// Writes the artifact of `module` atomically (temp file + rename). No
     /// fsync: this is a cache, and a torn file fails its checksum.
-    pub(crate) fn store(&self, hash: &ModuleHash, module: &Module) -> std::io::Result<()> {
-        let payload = module.serialize().map_err(std::io::Error::other)?;
+    pub(crate) fn store(&self, hash: &ModuleHash, compiled: &Compiled) -> std::io::Result<()> {
+        let payload = match compiled {
+            Compiled::Module(module) => module.serialize(),
+            Compiled::Component(component) => component.serialize(),
+        }
+        .map_err(std::io::Error::other)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.write_all(MAGIC)?;
         tmp.write_all(&Sha256::digest(&payload))?;

@@ -89,6 +89,14 @@ pub enum InvokeError {
         /// wasmtime's description, with the wasm backtrace when available.
         message: String,
     },
+    /// The function is of another kind than the call (an HTTP component
+    /// through `/execute`, a command through the HTTP trigger's component
+    /// path).
+    #[error("function cannot be called this way: {message}")]
+    NotCallable {
+        /// Which way it is called instead.
+        message: String,
+    },
     /// The instance could not be created (e.g. pool exhausted, an import's
     /// type does not match).
     #[error("cannot instantiate function: {message}")]

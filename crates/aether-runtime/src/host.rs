@@ -24,17 +24,13 @@ pub(crate) struct HostState {
 
 impl HostState {
     /// Host state of one invocation whose guest clock starts at `origin`
-    /// and whose time limit is `timeout` from then.
+    /// and whose time limit ends at `deadline`.
     pub(crate) fn new(
         wasi: WasiP1Ctx,
         limiter: MemoryLimiter,
         origin: Instant,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Self {
-        // A timeout too large for `Instant` is as good as none.
-        let deadline = origin
-            .checked_add(timeout)
-            .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400));
         HostState {
             wasi,
             limiter,
@@ -44,21 +40,76 @@ impl HostState {
     }
 }
 
+/// When a time limit of `timeout` from `origin` ends; a timeout too large
+/// for `Instant` is as good as none.
+pub(crate) fn deadline_after(origin: Instant, timeout: Duration) -> Instant {
+    origin
+        .checked_add(timeout)
+        .unwrap_or_else(|| origin + Duration::from_secs(100 * 365 * 86_400))
+}
+
+/// What every invocation's store data offers the guards
+/// ([`crate::Runtime`]'s memory limiter and epoch deadline).
+pub(crate) trait Guarded: Send + 'static {
+    /// The memory limiter.
+    fn limiter(&mut self) -> &mut MemoryLimiter;
+    /// When the time limit ends.
+    fn deadline(&self) -> Instant;
+}
+
+impl Guarded for HostState {
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.limiter
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
 /// Enforces the memory limit and records the peak and whether the limit was
 /// hit (so an allocation failure that the guest turns into a trap is
-/// reported as `memory_limit_exceeded`, not as a generic trap).
+/// reported as `memory_limit_exceeded`, not as a generic trap). The limit
+/// bounds the sum of every linear memory of the store: one for a core
+/// module, one per core module that defines one for a component.
 pub(crate) struct MemoryLimiter {
     pub(crate) limit: usize,
     pub(crate) peak: usize,
     pub(crate) hit: bool,
+    total: usize,
+    instances: usize,
+    memories: usize,
+    tables: usize,
 }
 
+/// Most core instances, memories and tables one component invocation may
+/// create. A Rust `wasm32-wasip2` component has about five core instances
+/// (the program, the preview-1 adapter and the glue modules), one or two
+/// memories and a few tables.
+pub(crate) const COMPONENT_INSTANCES: usize = 32;
+pub(crate) const COMPONENT_MEMORIES: usize = 4;
+pub(crate) const COMPONENT_TABLES: usize = 16;
+
 impl MemoryLimiter {
+    /// The limiter of a core module's store: one instance, memory, table.
     pub(crate) fn new(limit: u64) -> Self {
         MemoryLimiter {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             peak: 0,
             hit: false,
+            total: 0,
+            instances: 1,
+            memories: 1,
+            tables: 1,
+        }
+    }
+
+    /// The limiter of a component's store.
+    pub(crate) fn for_component(limit: u64) -> Self {
+        MemoryLimiter {
+            instances: COMPONENT_INSTANCES,
+            memories: COMPONENT_MEMORIES,
+            tables: COMPONENT_TABLES,
+            ..MemoryLimiter::new(limit)
         }
     }
 }
@@ -66,17 +117,19 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         // Also called with current = 0 for a memory's initial size, so a
         // module declaring a huge initial memory is refused here too.
-        if desired > self.limit {
+        let total = (self.total - current.min(self.total)).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             return Ok(false);
         }
-        self.peak = self.peak.max(desired);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 
@@ -90,14 +143,14 @@ impl ResourceLimiter for MemoryLimiter {
     }
 
     fn instances(&self) -> usize {
-        1
+        self.instances
     }
 
     fn memories(&self) -> usize {
-        1
+        self.memories
     }
 
     fn tables(&self) -> usize {
-        1
+        self.tables
     }
 }

@@ -9,10 +9,13 @@
 
 mod artifact;
 mod cache;
+mod component;
 mod config;
+mod egress;
 mod epoch;
 mod error;
 mod host;
+mod http;
 mod output;
 mod poll;
 mod runtime;
@@ -25,9 +28,13 @@ pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_WASM_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, Limits, RuntimeConfig,
 };
+pub use egress::{EgressError, EgressPolicy, EgressUsage};
 pub use error::{CompileError, Failure, InvokeError, RuntimeError};
+pub use http::{
+    BodyError, GuestResponse, HttpCall, HttpInvocation, HttpOutcome, ResponseBody, ResponseReceiver,
+};
 pub use runtime::{CacheStats, Invocation, LoadedModule, Outcome, Runtime};
-pub use validate::{MAX_FUNCTIONS, validate_command_module, validation_engine};
+pub use validate::{MAX_FUNCTIONS, WasmShape, inspect, validate_command_module, validation_engine};
 
 /// Where a module came from; re-exported from the wire types so the engine
 /// reports it unchanged.

@@ -7,35 +7,66 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quick_cache::sync::Cache;
+use wasmtime::component::{self, Component};
+use wasmtime::wasmparser::Parser;
 use wasmtime::{
     Engine, ExternType, InstancePre, Linker, Module, Store, Trap, UpdateDeadline, WasmBacktrace,
 };
 use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::ModuleSource;
-use crate::artifact::ArtifactStore;
+use crate::artifact::{ArtifactStore, Compiled};
 use crate::cache::ModuleHash;
+use crate::component::ComponentState;
 use crate::config::{Limits, RuntimeConfig};
+use crate::egress::EgressPolicy;
 use crate::epoch::EpochTicker;
 use crate::error::{CompileError, Failure, InvokeError, RuntimeError};
-use crate::host::{HostState, MemoryLimiter};
+use crate::host::{Guarded, HostState, MemoryLimiter, deadline_after};
 use crate::output::BoundedOutput;
 use crate::poll::InvocationClock;
-use crate::validate::validate_command_module;
+use crate::validate::{
+    CLI_RUN_EXPORT, HTTP_HANDLER_EXPORT, WasmShape, inspect_component, validate_command_module,
+};
 use crate::{sandbox, wasi};
 
-/// A compiled, linked module, ready to instantiate.
+/// A compiled, linked module or component, ready to instantiate.
 pub struct LoadedModule {
     hash: ModuleHash,
-    pre: InstancePre<HostState>,
+    linked: Linked,
+}
+
+/// The pre-instantiated form of each shape.
+pub(crate) enum Linked {
+    /// A preview-1 command module.
+    Core(InstancePre<HostState>),
+    /// A preview-2 command component.
+    Command(CommandPre<ComponentState>),
+    /// A `wasi:http/proxy` component.
+    Http(ProxyPre<ComponentState>),
 }
 
 impl LoadedModule {
     /// sha256 of the module's wasm.
     pub fn hash(&self) -> ModuleHash {
         self.hash
+    }
+
+    /// What it is, and so how it is called.
+    pub fn shape(&self) -> WasmShape {
+        match self.linked {
+            Linked::Core(_) => WasmShape::CommandModule,
+            Linked::Command(_) => WasmShape::CommandComponent,
+            Linked::Http(_) => WasmShape::HttpComponent,
+        }
+    }
+
+    pub(crate) fn linked(&self) -> &Linked {
+        &self.linked
     }
 }
 
@@ -101,6 +132,7 @@ struct Counters {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    components: component::Linker<ComponentState>,
     modules: Cache<ModuleHash, Arc<LoadedModule>>,
     artifacts: Option<ArtifactStore>,
     config: RuntimeConfig,
@@ -114,6 +146,7 @@ impl Runtime {
         let engine =
             Engine::new(&sandbox::serving_config(&config)).map_err(RuntimeError::Engine)?;
         let linker = wasi::linker(&engine).map_err(RuntimeError::Engine)?;
+        let components = crate::component::linker(&engine).map_err(RuntimeError::Engine)?;
         let artifacts = match &config.artifact_dir {
             Some(dir) => {
                 Some(
@@ -135,6 +168,7 @@ impl Runtime {
             modules: Cache::new(config.cache_size.max(1)),
             engine,
             linker,
+            components,
             artifacts,
             config,
             counters: Counters::default(),
@@ -197,9 +231,19 @@ impl Runtime {
         }
     }
 
-    /// Checks `wasm` with this runtime's engine: valid, and a command module.
-    pub fn validate(&self, wasm: &[u8]) -> Result<(), CompileError> {
-        validate_command_module(&self.engine, wasm)
+    /// Checks `wasm` with this runtime's engine: a command module, a
+    /// command component or a `wasi:http` component, and which.
+    pub fn validate(&self, wasm: &[u8]) -> Result<WasmShape, CompileError> {
+        if Parser::is_component(wasm) {
+            inspect_component(wasm)
+        } else {
+            validate_command_module(&self.engine, wasm).map(|()| WasmShape::CommandModule)
+        }
+    }
+
+    /// The engine (for tools that compile or inspect with its settings).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Returns the module with sha256 `hash`, from memory, else from this
@@ -232,9 +276,9 @@ impl Runtime {
         wasm: impl FnOnce() -> std::io::Result<Vec<u8>>,
     ) -> Result<(LoadedModule, ModuleSource), CompileError> {
         if let Some(store) = &self.artifacts
-            && let Some(module) = store.load(&self.engine, &hash)
+            && let Some(compiled) = store.load(&self.engine, &hash)
         {
-            match self.link(hash, &module) {
+            match self.link(hash, &compiled) {
                 Ok(loaded) => return Ok((loaded, ModuleSource::Disk)),
                 // Our artifacts are only written after linking succeeded;
                 // fall back to the wasm, which reports the real error.
@@ -252,10 +296,10 @@ impl Runtime {
                 actual: actual.to_hex(),
             });
         }
-        let module = self.compile(&bytes)?;
-        let loaded = self.link(hash, &module)?;
+        let compiled = self.compile_any(&bytes)?;
+        let loaded = self.link(hash, &compiled)?;
         if let Some(store) = &self.artifacts
-            && let Err(e) = store.store(&hash, &module)
+            && let Err(e) = store.store(&hash, &compiled)
         {
             tracing::warn!(%hash, error = %e, "cannot write compiled artifact; the next restart recompiles");
         }
@@ -270,7 +314,24 @@ impl Runtime {
         })
     }
 
-    fn link(&self, hash: ModuleHash, module: &Module) -> Result<LoadedModule, CompileError> {
+    /// Validates and compiles a module or a component.
+    fn compile_any(&self, wasm: &[u8]) -> Result<Compiled, CompileError> {
+        if !Parser::is_component(wasm) {
+            return self.compile(wasm).map(Compiled::Module);
+        }
+        inspect_component(wasm)?;
+        Component::new(&self.engine, wasm)
+            .map(Compiled::Component)
+            .map_err(|e| CompileError::InvalidWasm {
+                reason: format!("{e:#}"),
+            })
+    }
+
+    fn link(&self, hash: ModuleHash, compiled: &Compiled) -> Result<LoadedModule, CompileError> {
+        let module = match compiled {
+            Compiled::Module(module) => module,
+            Compiled::Component(component) => return self.link_component(hash, component),
+        };
         match module.get_export("_start") {
             Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
             _ => {
@@ -285,7 +346,63 @@ impl Runtime {
             .map_err(|e| CompileError::NotCommand {
                 reason: format!("{e:#}"),
             })?;
-        Ok(LoadedModule { hash, pre })
+        Ok(LoadedModule {
+            hash,
+            linked: Linked::Core(pre),
+        })
+    }
+
+    fn link_component(
+        &self,
+        hash: ModuleHash,
+        component: &Component,
+    ) -> Result<LoadedModule, CompileError> {
+        let not_linkable = |e: wasmtime::Error| CompileError::NotCommand {
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .components
+            .instantiate_pre(component)
+            .map_err(not_linkable)?;
+        let exports = |prefix: &str| {
+            component
+                .component_type()
+                .exports(&self.engine)
+                .any(|(name, _)| name.starts_with(prefix))
+        };
+        let linked = if exports(HTTP_HANDLER_EXPORT) {
+            Linked::Http(ProxyPre::new(pre).map_err(not_linkable)?)
+        } else if exports(CLI_RUN_EXPORT) {
+            Linked::Command(CommandPre::new(pre).map_err(not_linkable)?)
+        } else {
+            return Err(CompileError::NotCommand {
+                reason:
+                    "this component exports neither `wasi:http/incoming-handler` nor `wasi:cli/run`"
+                        .into(),
+            });
+        };
+        Ok(LoadedModule { hash, linked })
+    }
+
+    /// A store for one invocation: its memory limiter, and at every epoch
+    /// tick a check of its deadline that stops the guest once past it and
+    /// otherwise lets other tasks run before it goes on.
+    pub(crate) fn guarded_store<T: Guarded>(&self, data: T) -> Store<T> {
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|s| s.limiter());
+        store.epoch_deadline_callback(|store| {
+            Ok(if Instant::now() >= store.data().deadline() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
+        // The first check comes at the second tick, after at least one
+        // whole tick of running: a short guest that happens to start just
+        // before a tick is not mistaken for a long one (an executor may
+        // treat a guest that yields as long-running).
+        store.set_epoch_deadline(2);
+        store
     }
 
     /// Runs one invocation in a fresh instance. Never panics on guest
@@ -323,49 +440,74 @@ impl Runtime {
         // default) before checking it against guest memory; no valid call
         // can ask for more than the memory limit.
         wasi.max_random_size(memory_limit);
-        let host = HostState::new(
-            wasi.build_p1(),
-            MemoryLimiter::new(memory_limit),
-            clock_origin,
-            limits.timeout,
-        );
-        let mut store = Store::new(&self.engine, host);
-        store.limiter(|s| &mut s.limiter);
-        // At every tick: stop the guest once past its deadline, else let
-        // other tasks run before it goes on.
-        store.epoch_deadline_callback(|store| {
-            Ok(if Instant::now() >= store.data().deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
-            })
-        });
-        // The first check comes at the second tick, after at least one
-        // whole tick of running: a short guest that happens to start just
-        // before a tick is not mistaken for a long one (an executor may
-        // treat a guest that yields as long-running).
-        store.set_epoch_deadline(2);
-
+        let deadline = deadline_after(clock_origin, limits.timeout);
         let started = Instant::now();
-        let result = async {
-            let instance = module
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| (e, true))?;
-            let start = instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .map_err(|e| (e, true))?;
-            start
-                .call_async(&mut store, ())
-                .await
-                .map_err(|e| (e, false))
-        }
-        .await;
+        let (result, peak, memory_hit) = match &module.linked {
+            Linked::Core(pre) => {
+                let host = HostState::new(
+                    wasi.build_p1(),
+                    MemoryLimiter::new(memory_limit),
+                    clock_origin,
+                    deadline,
+                );
+                let mut store = self.guarded_store(host);
+                let result = async {
+                    let instance = pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .map_err(|e| (e, true))?;
+                    let start = instance
+                        .get_typed_func::<(), ()>(&mut store, "_start")
+                        .map_err(|e| (e, true))?;
+                    start
+                        .call_async(&mut store, ())
+                        .await
+                        .map_err(|e| (e, false))
+                }
+                .await;
+                let limiter = &store.data().limiter;
+                (result, limiter.peak as u64, limiter.hit)
+            }
+            Linked::Command(pre) => {
+                sandbox::deny_network(&mut wasi);
+                let state = ComponentState::new(
+                    wasi.build(),
+                    MemoryLimiter::for_component(memory_limit),
+                    deadline,
+                    // Outbound HTTP from a command is not offered yet: its
+                    // allow-list comes with HTTP functions (`serve_http`).
+                    Arc::new(EgressPolicy::deny_all()),
+                    Arc::default(),
+                );
+                let mut store = self.guarded_store(state);
+                let result = async {
+                    let command = pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .map_err(|e| (e, true))?;
+                    match command.wasi_cli_run().call_run(&mut store).await {
+                        Ok(Ok(())) => Ok(()),
+                        // `run` returned its error: exit code 1, as
+                        // `wasmtime run` reports it.
+                        Ok(Err(())) => Err((wasmtime::Error::new(I32Exit(1)), false)),
+                        Err(e) => Err((e, false)),
+                    }
+                }
+                .await;
+                let limiter = &store.data().limiter;
+                (result, limiter.peak as u64, limiter.hit)
+            }
+            Linked::Http(_) => {
+                return Err(Failure {
+                    error: InvokeError::NotCallable {
+                        message: "it is an HTTP function (a wasi:http component): call it with any method on /fn/{name}/…, not POST /execute".into(),
+                    },
+                    stderr: Bytes::new(),
+                    elapsed: Duration::ZERO,
+                });
+            }
+        };
         let elapsed = started.elapsed();
-        let limiter = &store.data().limiter;
-        let (peak, memory_hit) = (limiter.peak as u64, limiter.hit);
-        drop(store);
 
         let (stdout, stdout_overflowed) = stdout.take();
         let (stderr, stderr_overflowed) = stderr.take();
@@ -429,7 +571,7 @@ impl Runtime {
     }
 }
 
-fn classify(
+pub(crate) fn classify(
     e: &wasmtime::Error,
     instantiating: bool,
     memory_hit: bool,

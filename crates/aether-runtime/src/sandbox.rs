@@ -7,10 +7,14 @@ use wasmtime::{Config, Enabled, InstanceAllocationStrategy, OptLevel, PoolingAll
 use crate::config::RuntimeConfig;
 use crate::host::MAX_TABLE_ELEMENTS;
 
+/// Core instance and table slots per execution slot (see
+/// [`serving_config`]).
+const COMPONENT_SLOT_FACTOR: u32 = 8;
+
 /// The wasm feature set and code generation settings shared by every engine
-/// Aether creates, serving or validating. Only long-standard proposals are
-/// on; threads, GC, memory64 and components are off (preview-1 command
-/// modules need none of them).
+/// Aether creates, serving or validating. Only long-standard proposals and
+/// the component model (preview-2 commands and `wasi:http` components) are
+/// on; threads, GC, memory64 and async components are off.
 pub(crate) fn base_config(max_wasm_stack: usize) -> Config {
     let mut config = Config::new();
     config
@@ -18,7 +22,7 @@ pub(crate) fn base_config(max_wasm_stack: usize) -> Config {
         .epoch_interruption(true)
         .max_wasm_stack(max_wasm_stack)
         .wasm_memory64(false)
-        .wasm_component_model(false)
+        .wasm_component_model(true)
         .parallel_compilation(true);
     config
 }
@@ -41,10 +45,14 @@ pub(crate) fn serving_config(cfg: &RuntimeConfig) -> Config {
     config.async_stack_size(fiber_stack_size(cfg.max_wasm_stack));
     if cfg.pooling {
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(cfg.max_instances)
-            .total_memories(cfg.max_instances)
-            .total_tables(cfg.max_instances)
-            .total_component_instances(0)
+        // A component invocation takes several core instances and tables
+        // (a Rust wasm32-wasip2 component: about five instances, one or
+        // two memories), so those pools are larger; a core instance slot
+        // costs a few KiB, a table slot 160 KiB of address space.
+        pool.total_core_instances(cfg.max_instances.saturating_mul(COMPONENT_SLOT_FACTOR))
+            .total_memories(cfg.max_instances.saturating_mul(2))
+            .total_tables(cfg.max_instances.saturating_mul(COMPONENT_SLOT_FACTOR))
+            .total_component_instances(cfg.max_instances)
             // One fiber stack per invocation, as many as instances.
             .total_stacks(cfg.max_instances)
             .max_memories_per_module(1)
@@ -86,4 +94,15 @@ pub(crate) fn summarize(cfg: &RuntimeConfig) -> String {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "none".into()),
     )
+}
+
+/// Takes every network capability of WASI 0.2 sockets away from a
+/// component's context: no TCP, no UDP, no name lookups, and no address
+/// passes the check. (Outbound HTTP goes through `wasi:http` and its
+/// allow-list instead.)
+pub(crate) fn deny_network(wasi: &mut wasmtime_wasi::WasiCtxBuilder) {
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
 }

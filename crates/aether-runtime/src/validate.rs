@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use wasmtime::wasmparser::{Parser, Payload, TypeRef};
+
 use wasmtime::{Engine, Module};
 
 use crate::error::CompileError;
@@ -32,6 +33,131 @@ pub fn validation_engine() -> &'static Engine {
         // always enables.
         Engine::new(&config).expect("the base engine configuration is valid")
     })
+}
+
+/// What a deployable wasm binary is, and so how it is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmShape {
+    /// A WASI preview-1 command module (`_start`): `POST /execute`, or CGI
+    /// style through the HTTP trigger.
+    CommandModule,
+    /// A preview-2 command component (exports `wasi:cli/run`): `POST
+    /// /execute`, like a command module.
+    CommandComponent,
+    /// A `wasi:http/proxy` component (exports
+    /// `wasi:http/incoming-handler`): the HTTP trigger only.
+    HttpComponent,
+}
+
+impl WasmShape {
+    /// True for a `wasi:http` component.
+    pub fn is_http(self) -> bool {
+        self == WasmShape::HttpComponent
+    }
+
+    /// True for a component (preview 2), false for a core module.
+    pub fn is_component(self) -> bool {
+        self != WasmShape::CommandModule
+    }
+
+    /// How users name it: `http` for a `wasi:http` component, else
+    /// `command`.
+    pub fn kind_name(self) -> &'static str {
+        if self.is_http() { "http" } else { "command" }
+    }
+}
+
+/// Export-name prefix of the `wasi:http` handler a proxy component exports.
+pub(crate) const HTTP_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@0.2.";
+/// Export-name prefix of a command component's entry point.
+pub(crate) const CLI_RUN_EXPORT: &str = "wasi:cli/run@0.2.";
+
+/// Validates `wasm` with the rules the edges apply and tells what it is: a
+/// preview-1 command module ([`validate_command_module`]), a preview-2
+/// command component or a `wasi:http` component. A component is validated
+/// in full by wasmparser here; whether its imports link is known when an
+/// edge first loads it (it may import only WASI 0.2 interfaces).
+pub fn inspect(wasm: &[u8]) -> Result<WasmShape, CompileError> {
+    if !Parser::is_component(wasm) {
+        validate_command_module(validation_engine(), wasm)?;
+        return Ok(WasmShape::CommandModule);
+    }
+    inspect_component(wasm)
+}
+
+/// The shape of a component: which of the two entry points it exports at
+/// its top level, after validating it and checking its imports.
+pub(crate) fn inspect_component(wasm: &[u8]) -> Result<WasmShape, CompileError> {
+    let mut validator = wasmtime::wasmparser::Validator::new_with_features(component_features());
+    validator
+        .validate_all(wasm)
+        .map_err(|e| CompileError::InvalidWasm {
+            reason: e.to_string(),
+        })?;
+    let (mut http, mut run) = (false, false);
+    // Nested modules and components come as sections of their own in
+    // `parse_all`; only the outer component's imports and exports count.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(|e| CompileError::InvalidWasm {
+            reason: e.to_string(),
+        })?;
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(|e| CompileError::InvalidWasm {
+                        reason: e.to_string(),
+                    })?;
+                    let name = import.name.name;
+                    if !name.starts_with("wasi:") || !name.contains("@0.2.") {
+                        return Err(CompileError::NotCommand {
+                            reason: format!(
+                                "it imports `{name}`; components may import only WASI 0.2 interfaces (wasi:cli, wasi:io, wasi:clocks, wasi:random, wasi:filesystem, wasi:http, ...)"
+                            ),
+                        });
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(|e| CompileError::InvalidWasm {
+                        reason: e.to_string(),
+                    })?;
+                    http |= export.name.name.starts_with(HTTP_HANDLER_EXPORT);
+                    run |= export.name.name.starts_with(CLI_RUN_EXPORT);
+                }
+            }
+            _ => {}
+        }
+    }
+    match (http, run) {
+        (true, _) => Ok(WasmShape::HttpComponent),
+        (false, true) => Ok(WasmShape::CommandComponent),
+        (false, false) => Err(CompileError::NotCommand {
+            reason: "this component exports neither `wasi:http/incoming-handler@0.2.x` (an HTTP function: build with the wasi crate's `http::proxy::export!`) nor `wasi:cli/run@0.2.x` (a command: a binary built for wasm32-wasip2)".into(),
+        }),
+    }
+}
+
+/// The wasm features a component may use: those of the serving engine
+/// (no threads, GC, memory64 or async components).
+fn component_features() -> wasmtime::wasmparser::WasmFeatures {
+    use wasmtime::wasmparser::WasmFeatures as F;
+    let mut features = F::default();
+    features.remove(
+        F::THREADS
+            | F::SHARED_EVERYTHING_THREADS
+            | F::GC
+            | F::MEMORY64
+            | F::CM_ASYNC
+            | F::CM_ASYNC_STACKFUL
+            | F::CM_THREADING
+            | F::STACK_SWITCHING,
+    );
+    features.insert(F::COMPONENT_MODEL);
+    features
 }
 
 /// Names of every function Aether's linker provides under

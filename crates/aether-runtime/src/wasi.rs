@@ -2,7 +2,7 @@
 //! linker every module is instantiated with, and the names it provides.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::{Engine, Linker, Store};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -34,7 +34,7 @@ pub(crate) fn linked_wasi_functions(engine: &Engine) -> BTreeSet<String> {
             WasiCtxBuilder::new().build_p1(),
             MemoryLimiter::new(0),
             Instant::now(),
-            Duration::ZERO,
+            Instant::now(),
         ),
     );
     linker

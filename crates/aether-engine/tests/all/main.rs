@@ -4,6 +4,7 @@
 
 mod errors;
 mod execute;
+mod http;
 mod lifecycle;
 mod logs;
 mod metrics;

@@ -1,0 +1,366 @@
+//! The HTTP trigger: any method on `/fn/{name}` and `/fn/{name}/{*path}`
+//! runs function `name` with the rest of the path (`/` when there is none)
+//! and the query string. A `wasi:http` component answers the request
+//! itself, streaming in both directions; a command (a preview-1 module or
+//! a preview-2 command component) is run CGI style (see [`crate::cgi`]).
+//! Hop-by-hop headers are neither passed in nor out.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use aether_http::ApiError;
+use aether_proto::ErrorCode;
+use aether_runtime::{EgressPolicy, GuestResponse, HttpCall, HttpInvocation, Invocation};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, Uri, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+use crate::api::{self, Loaded};
+use crate::executor::ExecError;
+use crate::registry::FunctionEntry;
+use crate::state::AppState;
+
+/// Headers that belong to one connection, not to the request or response
+/// (RFC 9110 §7.6.1, plus the legacy `Proxy-Connection`).
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// Removes hop-by-hop headers, including those a `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for name in hop {
+        headers.remove(name);
+    }
+}
+
+/// The function's name and the path it sees, from `/fn/{name}[/{path}]`.
+fn split_path(path: &str) -> Option<(&str, String)> {
+    let rest = path.strip_prefix("/fn/")?;
+    Some(match rest.split_once('/') {
+        Some((name, tail)) => (name, format!("/{tail}")),
+        None => (rest, "/".to_owned()),
+    })
+}
+
+/// Any method on `/fn/{name}` and `/fn/{name}/{*path}`.
+pub async fn function(State(state): State<AppState>, request: Request) -> Response {
+    let mut function = None;
+    let result = serve(&state, request, &mut function).await;
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            if let Some(metrics) = state.metrics() {
+                let labels = function.as_ref().map(|entry: &Arc<FunctionEntry>| {
+                    metrics.function(&entry.stats.metrics, &entry.name)
+                });
+                metrics.error(labels, e.code());
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    request: Request,
+    function: &mut Option<Arc<FunctionEntry>>,
+) -> Result<Response, ApiError> {
+    let (name, path) = split_path(request.uri().path()).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "an HTTP function is called on /fn/{name}/{path}",
+        )
+    })?;
+    aether_proto::validate_function_name(name)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let name = name.to_owned();
+    let max_input = state.config().max_input;
+    // Refused before a byte of the body is read.
+    if let Some(length) = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > max_input
+    {
+        return Err(too_large(length, max_input));
+    }
+    let entry = api::lookup(state, &name).await?;
+    *function = Some(entry.clone());
+    let (entry, loaded) = api::load(state, entry).await?;
+    let (mut parts, body) = request.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    if loaded.0.shape().is_http() {
+        parts.uri = Uri::try_from(path_and_query)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid path: {e}")))?;
+        if !parts.headers.contains_key(header::HOST) {
+            parts
+                .headers
+                .insert(header::HOST, header::HeaderValue::from_static("localhost"));
+        }
+        serve_component(
+            state,
+            entry,
+            loaded,
+            axum::http::Request::from_parts(parts, body),
+        )
+        .await
+    } else {
+        serve_cgi(state, entry, loaded, parts, body, &path).await
+    }
+}
+
+/// The function's outbound allow-list (parsed per request only when it
+/// has entries; the control plane refused bad entries at deploy).
+fn egress_policy(entry: &FunctionEntry) -> Result<Arc<EgressPolicy>, ApiError> {
+    static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
+    if entry.allowed_outbound_hosts.is_empty() {
+        return Ok(DENY_ALL
+            .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
+            .clone());
+    }
+    EgressPolicy::new(&entry.allowed_outbound_hosts)
+        .map(Arc::new)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("function {}: allowed_outbound_hosts: {e}", entry.name),
+            )
+        })
+}
+
+fn too_large(length: u64, max_input: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is {length} bytes; the limit is {max_input}"),
+    )
+}
+
+/// A `wasi:http` component: the guest runs as a task of its own (it may go
+/// on writing the body after the head is out) inside an execution slot.
+async fn serve_component(
+    state: &AppState,
+    entry: Arc<FunctionEntry>,
+    (module, _source): Loaded,
+    request: axum::http::Request<Body>,
+) -> Result<Response, ApiError> {
+    let egress = egress_policy(&entry)?;
+    let call = state
+        .runtime()
+        .http_call(
+            &module,
+            HttpInvocation {
+                env: &entry.env,
+                request,
+                https: state.tls().is_some(),
+                limits: entry.limits,
+                max_request_body: state.config().max_input,
+                egress,
+            },
+        )
+        .map_err(|f| ApiError::new(api::failure_code(&f.error), f.error.to_string()))?;
+    let HttpCall { guest, response } = call;
+    let cut = response.cut_flag();
+    let request_id = aether_http::request_id::current();
+    let task_state = state.clone();
+    let task_entry = entry.clone();
+    let function_metrics = state
+        .metrics()
+        .map(|m| m.function(&entry.stats.metrics, &entry.name));
+    if let Some(f) = function_metrics {
+        f.invoked();
+    }
+    let guest_task = tokio::spawn(async move {
+        let state = task_state;
+        let entry = task_entry;
+        let outcome = state.executor().run(guest).await?;
+        let ok = outcome.result.is_ok();
+        entry.stats.record(outcome.elapsed, ok);
+        if let Some(metrics) = state.metrics() {
+            let f = metrics.function(&entry.stats.metrics, &entry.name);
+            f.executed(outcome.elapsed, ok.then_some(outcome.peak_memory_bytes));
+            metrics.outbound(&outcome.egress);
+            if cut.load(Ordering::Relaxed) {
+                metrics.error(Some(f), ErrorCode::OutputLimitExceeded);
+            }
+        }
+        Ok::<_, ExecError>(
+            outcome
+                .result
+                .map_err(|failure| api::report_failure(&state, &entry, &failure, request_id)),
+        )
+    });
+    match response.recv().await {
+        GuestResponse::Response(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Ok(Response::from_parts(parts, Body::new(body)))
+        }
+        GuestResponse::Error(code) => Err(ApiError::new(
+            ErrorCode::BadResponse,
+            format!("function {} answered with the error {code}", entry.name),
+        )),
+        GuestResponse::None => match guest_task.await {
+            Ok(Ok(Ok(()))) => Err(ApiError::new(
+                ErrorCode::BadResponse,
+                format!(
+                    "function {} returned without setting a response (wasi:http ResponseOutparam::set)",
+                    entry.name
+                ),
+            )),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(ExecError::Overloaded(o))) => {
+                Err(ApiError::new(ErrorCode::Overloaded, o.to_string()))
+            }
+            Ok(Err(ExecError::Panicked(msg))) => Err(ApiError::internal("execution failed", &msg)),
+            Err(e) => Err(ApiError::internal("execution failed", &e)),
+        },
+    }
+}
+
+/// A command, CGI style: the body is read whole (up to `max_input`), the
+/// program runs like `POST /execute` runs it, and its stdout is parsed as a
+/// CGI response.
+async fn serve_cgi(
+    state: &AppState,
+    entry: Arc<FunctionEntry>,
+    (module, _source): Loaded,
+    parts: axum::http::request::Parts,
+    body: Body,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let max_input = state.config().max_input;
+    let body = http_body_util::Limited::new(body, usize::try_from(max_input).unwrap_or(usize::MAX))
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body is over the limit of {max_input} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("cannot read the request body: {e}"),
+                )
+            }
+        })?
+        .to_bytes();
+    let mut env = entry.env.clone();
+    env.extend(crate::cgi::environment(&crate::cgi::CgiRequest {
+        name: &entry.name,
+        method: &parts.method,
+        path_info: path,
+        query: parts.uri.query().unwrap_or(""),
+        version: parts.version,
+        headers: &parts.headers,
+        content_length: body.len(),
+    }));
+    let request_id = aether_http::request_id::current();
+    let job_state = state.clone();
+    let job = async move {
+        let state = job_state;
+        let invocation = Invocation {
+            name: &entry.name,
+            args: &entry.args,
+            env: &env,
+            stdin: body,
+            limits: entry.limits,
+        };
+        let function_metrics = state
+            .metrics()
+            .map(|m| m.function(&entry.stats.metrics, &entry.name));
+        if let Some(f) = function_metrics {
+            f.invoked();
+        }
+        let result = state.runtime().execute(&module, invocation).await;
+        let elapsed = match &result {
+            Ok(o) => o.elapsed,
+            Err(f) => f.elapsed,
+        };
+        entry.stats.record(elapsed, result.is_ok());
+        if let Some(f) = function_metrics {
+            f.executed(elapsed, result.as_ref().ok().map(|o| o.peak_memory_bytes));
+        }
+        match result {
+            Ok(outcome) => crate::cgi::parse(outcome.stdout).map_err(|reason| {
+                ApiError::new(
+                    ErrorCode::BadResponse,
+                    format!("function {}: {reason}", entry.name),
+                )
+            }),
+            Err(failure) => Err(api::report_failure(&state, &entry, &failure, request_id)),
+        }
+    };
+    let cgi = state.executor().run(job).await.map_err(|e| match e {
+        ExecError::Overloaded(o) => ApiError::new(ErrorCode::Overloaded, o.to_string()),
+        ExecError::Panicked(msg) => ApiError::internal("execution failed", &msg),
+    })??;
+    let mut response = Response::new(Body::from(cgi.body));
+    *response.status_mut() = cgi.status;
+    *response.headers_mut() = cgi.headers;
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_function_sees_the_path_after_its_name() {
+        assert_eq!(split_path("/fn/hello"), Some(("hello", "/".into())));
+        assert_eq!(split_path("/fn/hello/"), Some(("hello", "/".into())));
+        assert_eq!(split_path("/fn/hello/a/b"), Some(("hello", "/a/b".into())));
+        assert_eq!(split_path("/execute"), None);
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "close, x-private".parse().unwrap());
+        h.insert("x-private", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("x-request-id", "abc".parse().unwrap());
+        h.insert("content-type", "text/plain".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(h.contains_key("x-request-id") && h.contains_key("content-type"));
+    }
+}
