@@ -560,19 +560,11 @@ fn is_non_public_v6(ip: Ipv6Addr) -> bool {
 
 /// The `wasi:http` hooks of one invocation: the allow-list and its caps,
 /// counted in the invocation's [`EgressUsage`].
-#[allow(
-    dead_code,
-    reason = "constructed by the component store once wasi:http is wired in"
-)]
 pub(crate) struct Egress {
     policy: Arc<EgressPolicy>,
     usage: Arc<EgressUsage>,
 }
 
-#[allow(
-    dead_code,
-    reason = "constructed by the component store once wasi:http is wired in"
-)]
 impl Egress {
     /// Hooks enforcing `policy`, counting into `usage` (one per invocation:
     /// the caps are per invocation).
