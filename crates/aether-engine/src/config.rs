@@ -60,6 +60,19 @@ pub struct FileConfig {
     /// `[control]`
     #[serde(default)]
     pub control: ControlSection,
+    /// `[http]`
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]` table: the HTTP trigger.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// With `domain = "fn.example.com"`, a request whose Host is
+    /// `{name}.fn.example.com` runs function `name` with its whole path
+    /// (as `/fn/{name}/{path}` does).
+    pub domain: Option<String>,
 }
 
 /// `[control]` table: the control plane this edge registers with.
@@ -213,6 +226,10 @@ pub struct Flags {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub no_telemetry: bool,
+    /// Run function `name` for requests whose Host is `{name}.DOMAIN`
+    /// (with the whole path), besides `/fn/{name}/…`.
+    #[arg(long, env = "AETHER_HTTP_DOMAIN")]
+    pub http_domain: Option<String>,
 }
 
 /// The effective configuration.
@@ -264,6 +281,9 @@ pub struct EngineConfig {
     pub reconcile_interval: Duration,
     /// How often per-function statistics are reported.
     pub stats_interval: Duration,
+    /// `[http] domain`: requests to `{name}.{domain}` run function `name`
+    /// (lowercase, without a leading dot); none by default.
+    pub http_domain: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -291,6 +311,7 @@ impl Default for EngineConfig {
             node_timeout: DEFAULT_NODE_TIMEOUT,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            http_domain: None,
         }
     }
 }
@@ -366,6 +387,9 @@ impl EngineConfig {
         )? {
             cfg.reconcile_interval = t;
         }
+        cfg.http_domain = pick(&flags.http_domain, &file.http.domain)
+            .map(|d| d.trim_start_matches('.').to_ascii_lowercase())
+            .filter(|d| !d.is_empty());
         cfg.validate()?;
         Ok(cfg)
     }

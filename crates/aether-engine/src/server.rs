@@ -65,9 +65,22 @@ pub fn app(state: AppState) -> aether_http::RequestContext<Router> {
             body_limit as u64,
             aether_http::guard::reject_oversized,
         ));
+    let domain = state.config().http_domain.clone();
+    let mut router = router.with_state(state);
+    // Host-based function routing rewrites the path before the router
+    // matches it: the router becomes the fallback of an outer one whose
+    // layer runs first.
+    if let Some(domain) = domain {
+        router = Router::new()
+            .fallback_service(router)
+            .layer(from_fn_with_state(
+                std::sync::Arc::<str>::from(domain),
+                trigger::route_by_host,
+            ));
+    }
     // Around the whole router, so 413s and 404s get a request id too.
     aether_http::RequestContext::new(
-        router.with_state(state),
+        router,
         telemetry.then_some(&EdgeRequests as &'static dyn aether_http::RequestLog),
     )
 }

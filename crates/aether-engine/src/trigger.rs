@@ -70,6 +70,39 @@ fn split_path(path: &str) -> Option<(&str, String)> {
     })
 }
 
+/// With `[http] domain`: a request whose Host is `{name}.{domain}` is
+/// rewritten to `/fn/{name}{path}` before routing, so it runs function
+/// `name` with its whole path and query.
+pub async fn route_by_host(
+    State(domain): State<Arc<str>>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(name) = host_function(request.headers(), &domain) {
+        let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        if let Ok(uri) = format!("/fn/{name}{path_and_query}").parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    next.run(request).await
+}
+
+/// The function a Host header names under `domain`: `hello` for
+/// `hello.fn.example.com[:port]` with domain `fn.example.com`.
+fn host_function(headers: &HeaderMap, domain: &str) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let host = host.to_ascii_lowercase();
+    let name = host.strip_suffix(domain)?.strip_suffix('.')?;
+    (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
+}
+
 /// Any method on `/fn/{name}` and `/fn/{name}/{*path}`.
 pub async fn function(State(state): State<AppState>, request: Request) -> Response {
     let mut function = None;
@@ -347,6 +380,21 @@ mod tests {
         assert_eq!(split_path("/fn/hello/"), Some(("hello", "/".into())));
         assert_eq!(split_path("/fn/hello/a/b"), Some(("hello", "/a/b".into())));
         assert_eq!(split_path("/execute"), None);
+    }
+
+    #[test]
+    fn a_host_under_the_domain_names_the_function() {
+        let host = |h: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, h.parse().unwrap());
+            host_function(&headers, "fn.example.com")
+        };
+        assert_eq!(host("hello.fn.example.com"), Some("hello".into()));
+        assert_eq!(host("Hello.FN.example.com:9091"), Some("hello".into()));
+        assert_eq!(host("fn.example.com"), None);
+        assert_eq!(host("a.b.fn.example.com"), None);
+        assert_eq!(host("hello.fn.example.org"), None);
+        assert_eq!(host("evilfn.example.com"), None);
     }
 
     #[test]

@@ -163,3 +163,28 @@ async fn an_unknown_function_on_fn_is_a_404() {
     assert_eq!((status, code.as_str()), (404, "function_not_found"));
     edge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_domain_the_host_names_the_function_and_it_sees_the_whole_path() {
+    let edge = TestEdge::start_with(|c| c.http_domain = Some("fn.example.com".into())).await;
+    edge.install("http_hello", &aether_fixtures::http_hello_wasm());
+    // Even /execute is the function's path under its own host.
+    let resp = edge
+        .client
+        .post(format!("{}/execute?a=b", edge.url))
+        .header("host", "http_hello.fn.example.com")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["path"], "/execute");
+    assert_eq!(body["query"], "a=b");
+    // Other hosts reach the edge's own routes.
+    let (status, _) = edge
+        .execute(json!({"function": "http_hello", "input": {}}))
+        .await;
+    assert_eq!(status, 400);
+    edge.stop().await;
+}
