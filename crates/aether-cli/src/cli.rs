@@ -38,7 +38,7 @@ pub struct GlobalArgs {
         value_name = "URL[,URL...]"
     )]
     pub control_url: Option<String>,
-    /// Edge base URL, for `invoke` [default: http://127.0.0.1:9091].
+    /// Edge base URL, for `invoke` and `call` [default: http://127.0.0.1:9091].
     #[arg(long, global = true, env = "AETHER_EDGE_URL", value_name = "URL")]
     pub edge_url: Option<String>,
     /// Admin bearer token of the control plane.
@@ -63,10 +63,15 @@ pub enum Command {
     Up(UpArgs),
     /// Create a new Rust function crate from a template.
     New(NewArgs),
+    /// Build a function crate and print where its .wasm file is.
+    Build(BuildArgs),
     /// Deploy a .wasm file or a function crate directory (built first).
     Deploy(DeployArgs),
     /// Run a function on the edge and print its output.
     Invoke(InvokeArgs),
+    /// Send an HTTP request to a function on the edge (`/fn/NAME/PATH`)
+    /// and print the response body.
+    Call(CallArgs),
     /// List functions, or show, remove or roll back one.
     #[command(alias = "fn")]
     Functions(FunctionsArgs),
@@ -122,12 +127,28 @@ pub struct NewArgs {
     /// Where to create the crate [default: ./NAME].
     #[arg(long)]
     pub path: Option<PathBuf>,
+    /// An HTTP function: a `wasi:http` component (wasm32-wasip2) that
+    /// answers requests to `/fn/NAME/...` on an edge, instead of a command
+    /// run by `aether invoke`.
+    #[arg(long)]
+    pub http: bool,
+}
+
+/// `aether build`
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A directory with a Cargo.toml: a binary crate builds for
+    /// wasm32-wasip1 (wasm32-wasip2 when its .cargo/config.toml says so),
+    /// a `cdylib` crate (a wasi:http component) for wasm32-wasip2.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
 }
 
 /// `aether deploy`
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// A `.wasm` file, or a directory with a Cargo.toml to build for wasm32-wasip1.
+    /// A `.wasm` file, or a directory with a Cargo.toml to build first (see
+    /// `aether build`).
     pub path: PathBuf,
     /// Function name [default: the file stem or the crate's binary name].
     #[arg(long)]
@@ -160,6 +181,35 @@ pub struct InvokeArgs {
     /// Also print exit code, time, memory and cache source (on stderr).
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+/// `aether call`
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The function.
+    pub name: String,
+    /// Path and query string the function sees, e.g. `/users/7?full=1`
+    /// (sent to `/fn/NAME/users/7?full=1`).
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// HTTP method [default: GET, or POST with --data].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Request header (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Request body, sent as given; `@FILE` sends a file's bytes, `@-`
+    /// standard input.
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "BODY|@FILE|@-",
+        allow_hyphen_values = true
+    )]
+    pub data: Option<String>,
+    /// Print the status line and the response headers before the body.
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
 }
 
 /// `aether functions`
@@ -237,5 +287,27 @@ mod tests {
         let err =
             Cli::try_parse_from(["aether", "invoke", "f", "--input", "{}", "--stdin"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn call_takes_curl_like_options() {
+        let cli = Cli::try_parse_from([
+            "aether", "call", "f", "/a?b=1", "-X", "PUT", "-H", "x-a: 1", "-H", "x-b: 2", "-d",
+            "-body-", "-i",
+        ])
+        .unwrap();
+        let Command::Call(call) = cli.command else {
+            panic!("not call: {:?}", cli.command);
+        };
+        assert_eq!(call.path, "/a?b=1");
+        assert_eq!(call.method.as_deref(), Some("PUT"));
+        assert_eq!(call.headers, ["x-a: 1", "x-b: 2"]);
+        assert_eq!(call.data.as_deref(), Some("-body-"));
+        assert!(call.include);
+        let cli = Cli::try_parse_from(["aether", "call", "f"]).unwrap();
+        let Command::Call(call) = cli.command else {
+            panic!("not call: {:?}", cli.command);
+        };
+        assert_eq!(call.path, "/");
     }
 }

@@ -313,6 +313,19 @@ impl Client {
         Some(request)
     }
 
+    /// Sends `req` (made by [`Client::request`]) to the URL in use, once,
+    /// and returns the answer whatever its status: for `aether call`,
+    /// where a function's own error answers are output too. Only a
+    /// transport failure is an error.
+    pub async fn send_once(&self, req: RequestBuilder) -> anyhow::Result<Response> {
+        let base = self.base();
+        let request = req.build().map_err(|e| self.transport_error(base, &e))?;
+        self.http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(base, &e))
+    }
+
     /// Sends `req` and parses a JSON answer.
     pub async fn json<T: DeserializeOwned>(&self, req: RequestBuilder) -> anyhow::Result<T> {
         let response = self.send(req).await?;

@@ -1,5 +1,7 @@
 //! One module per verb; [`run`] dispatches.
 
+mod build;
+mod call;
 mod deploy;
 mod events;
 mod functions;
@@ -18,21 +20,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args, &global).await,
         Command::New(args) => new::run(args, &global),
+        Command::Build(args) => build::run(args, global.json).await,
         Command::Deploy(args) => {
             let control = control(&Endpoints::resolve(&global)?)?;
             deploy::run(args, &control, global.json).await
         }
         Command::Invoke(args) => {
-            let endpoints = Endpoints::resolve(&global)?;
-            // The edge's /execute needs no admin token; sending it would
-            // leak it to every edge, so it is left out.
-            let edge = Client::new(
-                Server::Edge,
-                std::slice::from_ref(&endpoints.edge_url),
-                None,
-                endpoints.ca_cert.as_deref(),
-            )?;
+            let edge = edge(&Endpoints::resolve(&global)?)?;
             invoke::run(args, &edge, global.json).await
+        }
+        Command::Call(args) => {
+            let edge = edge(&Endpoints::resolve(&global)?)?;
+            call::run(args, &edge, global.json).await
         }
         Command::Functions(args) => {
             let control = control(&Endpoints::resolve(&global)?)?;
@@ -47,6 +46,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             events::run(args, &control, global.json).await
         }
     }
+}
+
+/// A client of the edge. The edge's routes need no admin token; sending it
+/// would leak it to every edge (and to the functions called through
+/// `/fn/`), so it is left out.
+fn edge(endpoints: &Endpoints) -> anyhow::Result<Client> {
+    Client::new(
+        Server::Edge,
+        std::slice::from_ref(&endpoints.edge_url),
+        None,
+        endpoints.ca_cert.as_deref(),
+    )
 }
 
 fn control(endpoints: &Endpoints) -> anyhow::Result<Client> {

@@ -1,5 +1,7 @@
 //! `aether new NAME`: a Rust function crate from a template, building to
-//! `wasm32-wasip1` with `aether-guest`.
+//! `wasm32-wasip1` with `aether-guest`. `aether new --http NAME`: an HTTP
+//! function instead, a `wasi:http` component for `wasm32-wasip2` depending
+//! on the `wasi` crate of crates.io only (see [`http_files`]).
 //!
 //! aether-guest is published on no registry, so where the crate finds it
 //! depends on where it is made:
@@ -73,6 +75,139 @@ fn main() {
 
 const GITIGNORE: &str = "/target\n";
 
+/// `aether new --http`: a `wasi:http` component. `aether deploy` builds a
+/// `cdylib` crate for wasm32-wasip2 (crate/build.rs).
+const HTTP_CARGO_TOML: &str = r#"[package]
+name = "__NAME__"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+# A component exporting wasi:http/incoming-handler: a library, not a binary.
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+wasi = "0.14"
+
+# A workspace of its own, so the crate builds wherever it was created.
+# Delete this table to make it a member of an enclosing workspace.
+[workspace]
+
+# Small, fast components: an edge compiles a function once and instantiates
+# it for every request, so size and start-up matter more than build time.
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = "debuginfo"
+"#;
+
+const HTTP_CARGO_CONFIG: &str = r#"# Aether HTTP functions are wasi:http components (WASI preview 2).
+[build]
+target = "wasm32-wasip2"
+"#;
+
+const HTTP_LIB_RS: &str = r#"//! __NAME__: an Aether HTTP function, a `wasi:http` component. An edge runs
+//! it for every request to `/fn/__NAME__/...`, with the path after the
+//! function's name (`/` for none) and the query string. It answers with
+//! what it was sent. Deploy it with `aether deploy .`, call it with
+//! `aether call __NAME__ /some/path -d 'hello'`.
+
+use std::io::{Read as _, Write as _};
+
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+
+wasi::http::proxy::export!(Handler);
+
+/// The largest request body read; a longer one is answered 413.
+const MAX_BODY: u64 = 1 << 20;
+
+struct Handler;
+
+impl wasi::exports::http::incoming_handler::Guest for Handler {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let (status, text) = match read_body(&request) {
+            Ok(body) => {
+                let method = request.method();
+                let method = method_name(&method);
+                let target = request.path_with_query().unwrap_or_else(|| "/".into());
+                let body = String::from_utf8_lossy(&body);
+                (200, format!("Hello from __NAME__! {method} {target}\n{body}"))
+            }
+            Err((status, why)) => (status, format!("{why}\n")),
+        };
+        respond(response_out, status, &text);
+    }
+}
+
+/// The request body, read in chunks; an error is a status and a reason.
+fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, (u16, String)> {
+    let body = request
+        .consume()
+        .map_err(|()| (500, "the request body was taken already".to_owned()))?;
+    let mut stream = body
+        .stream()
+        .map_err(|()| (500, "the request body stream was taken already".to_owned()))?;
+    let mut bytes = Vec::new();
+    stream
+        .by_ref()
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (400, format!("cannot read the request body: {e}")))?;
+    if bytes.len() as u64 > MAX_BODY {
+        return Err((413, format!("the request body is over {MAX_BODY} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Answers `status` with a text body. If the response cannot be made, the
+/// edge is told (it answers an error itself); once sent, a body that cannot
+/// be written (the client left) is nobody's to hear about.
+fn respond(out: ResponseOutparam, status: u16, text: &str) {
+    let headers = Fields::new();
+    let response = match headers.set("content-type", &[b"text/plain; charset=utf-8".to_vec()]) {
+        Ok(()) => OutgoingResponse::new(headers),
+        Err(e) => return fail(out, format!("cannot set content-type: {e:?}")),
+    };
+    if response.set_status_code(status).is_err() {
+        return fail(out, format!("invalid status {status}"));
+    }
+    let Ok(body) = response.body() else {
+        return fail(out, "the response body was taken already".into());
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(mut stream) = body.write() {
+        let _ = stream.write_all(text.as_bytes());
+        let _ = stream.flush();
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+fn fail(out: ResponseOutparam, why: String) {
+    ResponseOutparam::set(out, Err(ErrorCode::InternalError(Some(why))));
+}
+
+/// `GET`, `POST`, ... as sent.
+fn method_name(method: &Method) -> &str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Connect => "CONNECT",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Patch => "PATCH",
+        Method::Other(other) => other,
+    }
+}
+"#;
+
 /// Where a crate made outside a checkout keeps its copy of aether-guest.
 const VENDORED_GUEST: &str = "vendor/aether-guest";
 
@@ -117,8 +252,11 @@ const GUEST_LICENSE: &str = include_str!("../../../../LICENSE");
 struct Created {
     name: String,
     path: PathBuf,
-    /// The `aether-guest` dependency of the crate's Cargo.toml.
-    aether_guest: String,
+    /// How the function is called: `command` or `http`.
+    kind: &'static str,
+    /// The `aether-guest` dependency of the crate's Cargo.toml (commands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aether_guest: Option<String>,
 }
 
 /// Runs `aether new`.
@@ -139,6 +277,27 @@ pub fn run(args: NewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         }
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if args.http {
+        write_files(&dir, http_files(&args.name))?;
+        if global.json {
+            return output::json(&Created {
+                name: args.name,
+                path: dir,
+                kind: "http",
+                aether_guest: None,
+            });
+        }
+        println!(
+            "created HTTP function crate {} in {}",
+            args.name,
+            dir.display()
+        );
+        println!("next:");
+        println!("  rustup target add wasm32-wasip2   # once");
+        println!("  aether deploy {}", dir.display());
+        println!("  aether call {} /hello -d 'some body'", args.name);
+        return Ok(());
+    }
     let abs = dir
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
@@ -165,19 +324,13 @@ pub fn run(args: NewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if checkout_guest.is_none() {
         files.extend(vendored_guest());
     }
-    for (file, text) in files {
-        let path = dir.join(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    write_files(&dir, files)?;
     if global.json {
         return output::json(&Created {
             name: args.name,
             path: dir,
-            aether_guest: guest,
+            kind: "command",
+            aether_guest: Some(guest),
         });
     }
     println!("created function crate {} in {}", args.name, dir.display());
@@ -195,6 +348,40 @@ pub fn run(args: NewArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         args.name
     );
     Ok(())
+}
+
+/// Writes `files` (paths relative to `dir`), making directories as needed.
+fn write_files(dir: &Path, files: Vec<(PathBuf, String)>) -> anyhow::Result<()> {
+    for (file, text) in files {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The files of an HTTP function crate (`aether new --http`): a `cdylib`
+/// depending on the `wasi` crate, whose `wasi::http::proxy::export!` makes
+/// it a `wasi:http/proxy` component, built for wasm32-wasip2.
+fn http_files(name: &str) -> Vec<(PathBuf, String)> {
+    vec![
+        (
+            PathBuf::from("Cargo.toml"),
+            HTTP_CARGO_TOML.replace("__NAME__", name),
+        ),
+        (
+            PathBuf::from(".cargo/config.toml"),
+            HTTP_CARGO_CONFIG.to_owned(),
+        ),
+        (
+            PathBuf::from("src/lib.rs"),
+            HTTP_LIB_RS.replace("__NAME__", name),
+        ),
+        (PathBuf::from(".gitignore"), GITIGNORE.to_owned()),
+    ]
 }
 
 /// The files of the aether-guest copy, relative to the function crate.
@@ -265,6 +452,30 @@ mod tests {
         let parsed: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(parsed["package"]["name"].as_str(), Some("f"));
         let _: toml::Table = toml::from_str(CARGO_CONFIG).unwrap();
+    }
+
+    #[test]
+    fn the_http_template_is_a_cdylib_for_wasip2() {
+        let files = http_files("my-fn");
+        let text = |name: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p == Path::new(name))
+                .map(|(_, t)| t.clone())
+                .unwrap()
+        };
+        let manifest: toml::Table = toml::from_str(&text("Cargo.toml")).unwrap();
+        assert_eq!(manifest["package"]["name"].as_str(), Some("my-fn"));
+        assert_eq!(manifest["lib"]["crate-type"][0].as_str(), Some("cdylib"));
+        assert_eq!(manifest["dependencies"]["wasi"].as_str(), Some("0.14"));
+        let config: toml::Table = toml::from_str(&text(".cargo/config.toml")).unwrap();
+        assert_eq!(config["build"]["target"].as_str(), Some("wasm32-wasip2"));
+        let lib = text("src/lib.rs");
+        assert!(lib.contains("/fn/my-fn/") && !lib.contains("__NAME__"));
+        assert!(
+            !lib.contains("unwrap()") && !lib.contains("expect("),
+            "no panics"
+        );
     }
 
     /// The Aether checkout this crate is part of.

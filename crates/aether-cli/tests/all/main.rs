@@ -3,6 +3,7 @@
 //! on 127.0.0.1:0 from the libraries, and the real CLI binary run as a child
 //! process for every command.
 
+mod call;
 mod deploy;
 mod errors;
 mod examples;

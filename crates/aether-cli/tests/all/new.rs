@@ -169,3 +169,78 @@ fn outside_the_repository_the_template_vendors_aether_guest() {
     let line = Aether::new(home.path()).run(["new", "Bad_Name"]).fails(2);
     assert!(line.contains("function name"), "{line}");
 }
+
+#[test]
+fn a_new_http_function_builds_to_a_component() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("hello-http");
+    let body = Aether::new(home.path())
+        .run([
+            "new".as_ref(),
+            "hello-http".as_ref(),
+            "--http".as_ref(),
+            "--path".as_ref(),
+            dir.as_os_str(),
+            "--json".as_ref(),
+        ])
+        .json();
+    assert_eq!(body["name"], "hello-http");
+    assert_eq!(body["kind"], "http");
+    assert!(body.get("aether_guest").is_none(), "{body}");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(r#"wasi = "0.14""#), "{manifest}");
+    assert!(
+        manifest.contains(r#"crate-type = ["cdylib"]"#),
+        "{manifest}"
+    );
+    let config = std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap();
+    assert!(config.contains(r#"target = "wasm32-wasip2""#), "{config}");
+    assert!(dir.join("src/lib.rs").is_file());
+    assert!(
+        !dir.join("vendor").exists(),
+        "no aether-guest in a component"
+    );
+
+    // http_hello's lock file and target directory: the same wasi crate,
+    // already compiled by the examples' build.
+    let example = repo().join("examples/http_hello");
+    std::fs::copy(example.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let built = Aether::new(home.path())
+        .env("CARGO_TARGET_DIR", example.join("target"))
+        .run(["build".as_ref(), dir.as_os_str(), "--json".as_ref()])
+        .json();
+    assert_eq!(built["name"], "hello-http", "the package's name");
+    assert_eq!(built["target"], "wasm32-wasip2");
+    let wasm = std::path::PathBuf::from(built["wasm"].as_str().unwrap());
+    assert!(
+        wasm.ends_with("wasm32-wasip2/release/hello_http.wasm"),
+        "{}",
+        wasm.display()
+    );
+    let bytes = std::fs::read(&wasm).unwrap();
+    assert_eq!(
+        bytes[..8],
+        *b"\0asm\x0d\x00\x01\x00",
+        "a component, not a core module"
+    );
+}
+
+#[test]
+fn build_prints_where_a_command_module_is() {
+    // A binary crate still builds for wasm32-wasip1: examples/hello_world.
+    let home = tempfile::tempdir().unwrap();
+    let out = Aether::new(home.path())
+        .env("CARGO_TARGET_DIR", repo().join("examples/target"))
+        .run([
+            "build".as_ref(),
+            repo().join("examples/hello_world").as_os_str(),
+        ])
+        .ok();
+    assert!(
+        out.starts_with("built hello_world for wasm32-wasip1: ")
+            && out
+                .trim_end()
+                .ends_with("wasm32-wasip1/release/hello_world.wasm"),
+        "{out}"
+    );
+}
