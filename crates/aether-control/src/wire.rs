@@ -21,6 +21,7 @@ pub fn deploy_response(name: &str, v: &VersionRecord) -> DeployResponse {
         sha256: v.sha256.clone(),
         size_kb: v.size_kb(),
         deployed_at: rfc3339(v.deployed_at_ms),
+        kind: v.spec.kind,
     }
 }
 
@@ -28,7 +29,7 @@ pub fn deploy_response(name: &str, v: &VersionRecord) -> DeployResponse {
 pub fn manifest_entry(name: String, v: VersionRecord) -> ManifestEntry {
     ManifestEntry {
         name,
-        kind: aether_proto::control::FunctionKind::Command,
+        kind: v.spec.kind,
         size_kb: v.size_kb(),
         uploaded_at: rfc3339(v.deployed_at_ms),
         version: v.version,
@@ -36,6 +37,7 @@ pub fn manifest_entry(name: String, v: VersionRecord) -> ManifestEntry {
         args: v.spec.args,
         env: v.spec.env,
         limits: v.spec.limits,
+        allowed_outbound_hosts: v.spec.allowed_outbound_hosts,
     }
 }
 
@@ -46,9 +48,11 @@ pub fn version_info(v: VersionRecord) -> VersionInfo {
         sha256: v.sha256,
         size_kb: v.size.div_ceil(1024),
         deployed_at: rfc3339(v.deployed_at_ms),
+        kind: v.spec.kind,
         args: v.spec.args,
         env: v.spec.env,
         limits: v.spec.limits,
+        allowed_outbound_hosts: v.spec.allowed_outbound_hosts,
     }
 }
 

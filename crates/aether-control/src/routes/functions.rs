@@ -14,7 +14,8 @@ use serde::Deserialize;
 use aether_http::ApiError;
 use aether_http::guard::{MissingContentType, media_type, require_json};
 use aether_proto::control::{
-    DeleteResponse, DeployRequest, FunctionInfo, FunctionStats, Manifest, RollbackRequest,
+    DeleteResponse, DeployRequest, FunctionInfo, FunctionKind, FunctionStats, Manifest,
+    RollbackRequest,
 };
 use aether_proto::{ErrorCode, LimitsSpec, validate_function_name};
 use aether_store::{DeploySpec, StoreError};
@@ -47,7 +48,8 @@ fn path_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiErr
     Ok(name)
 }
 
-/// `POST /api/functions` with `{"name", "wasm_b64", "args"?, "env"?, "limits"?}`.
+/// `POST /api/functions` with `{"name", "wasm_b64", "args"?, "env"?,
+/// "limits"?, "allowed_outbound_hosts"?}`.
 pub async fn deploy_json(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -70,6 +72,7 @@ pub async fn deploy_json(
             request.args,
             request.env,
             request.limits.unwrap_or_default(),
+            request.allowed_outbound_hosts,
         )?;
         Ok((request.name, wasm, spec))
     }
@@ -90,7 +93,8 @@ pub struct RawDeployQuery {
 }
 
 /// `PUT /api/functions/{name}` with the module as the raw body
-/// (`application/wasm`); limits may be given as `?timeout=&memory=`.
+/// (`application/wasm`); limits may be given as `?timeout=&memory=` (args,
+/// env and outbound hosts need the JSON deploy).
 pub async fn deploy_raw(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -115,7 +119,13 @@ pub async fn deploy_raw(
             timeout: query.timeout,
             memory: query.memory,
         };
-        let spec = deploy_spec(state.settings(), Vec::new(), Default::default(), limits)?;
+        let spec = deploy_spec(
+            state.settings(),
+            Vec::new(),
+            Default::default(),
+            limits,
+            Vec::new(),
+        )?;
         Ok((name, body?, spec))
     }
     .await;
@@ -124,11 +134,14 @@ pub async fn deploy_raw(
     deploy(&state, name, wasm, spec).await
 }
 
+/// The settings of a deploy, checked. Its kind is set once the module has
+/// been inspected ([`deploy`]).
 fn deploy_spec(
     settings: &Settings,
     args: Vec<String>,
     env: std::collections::BTreeMap<String, String>,
     limits: LimitsSpec,
+    allowed_outbound_hosts: Vec<String>,
 ) -> Result<DeploySpec, ApiError> {
     let parsed = limits
         .parse()
@@ -163,16 +176,42 @@ fn deploy_spec(
             "args and env values must not contain NUL bytes",
         ));
     }
-    Ok(DeploySpec { args, env, limits })
+    check_outbound_hosts(&allowed_outbound_hosts)?;
+    Ok(DeploySpec {
+        kind: FunctionKind::Command,
+        allowed_outbound_hosts,
+        args,
+        env,
+        limits,
+    })
 }
 
-/// Validates and stores a module; 201 for a new version, 200 when identical
-/// to the current one.
+/// Checks the allow-list with the parser the edges enforce it with
+/// ([`aether_runtime::EgressPolicy`]); its error names the entry at fault.
+fn check_outbound_hosts(entries: &[String]) -> Result<(), ApiError> {
+    aether_runtime::EgressPolicy::new(entries)
+        .map(drop)
+        .map_err(|e| ApiError::invalid_request(format!("allowed_outbound_hosts: {e}")))
+}
+
+/// The kind a module of this shape is deployed as: `http` for a
+/// `wasi:http` component, else `command` (a preview-1 module, which edges
+/// may also call CGI-style through `/fn`, or a command component).
+fn kind_of(shape: aether_runtime::WasmShape) -> FunctionKind {
+    if shape.is_http() {
+        FunctionKind::Http
+    } else {
+        FunctionKind::Command
+    }
+}
+
+/// Validates and stores a module with the kind it turns out to be; 201 for
+/// a new version, 200 when identical to the current one.
 async fn deploy(
     state: &AppState,
     name: String,
     wasm: Bytes,
-    spec: DeploySpec,
+    mut spec: DeploySpec,
 ) -> Result<Response, ApiError> {
     let max = state.settings().max_module_size;
     if wasm.len() as u64 > max {
@@ -180,15 +219,16 @@ async fn deploy(
         return Err(ApiError::payload_too_large(max));
     }
     let to_validate = wasm.clone();
-    let validation = tokio::task::spawn_blocking(move || {
-        aether_runtime::validate_command_module(aether_runtime::validation_engine(), &to_validate)
-    })
-    .await
-    .map_err(|e| ApiError::internal("validating a module", e))?;
-    if let Err(e) = validation {
-        state.metrics().deploys_rejected.increment(1);
-        tracing::debug!(function = %name, "module refused: {e}");
-        return Err(ApiError::new(ErrorCode::InvalidWasm, e.to_string()));
+    let validation = tokio::task::spawn_blocking(move || aether_runtime::inspect(&to_validate))
+        .await
+        .map_err(|e| ApiError::internal("validating a module", e))?;
+    match validation {
+        Ok(shape) => spec.kind = kind_of(shape),
+        Err(e) => {
+            state.metrics().deploys_rejected.increment(1);
+            tracing::debug!(function = %name, "module refused: {e}");
+            return Err(ApiError::new(ErrorCode::InvalidWasm, e.to_string()));
+        }
     }
 
     let store_name = name.clone();
@@ -199,7 +239,7 @@ async fn deploy(
     let status = if outcome.created() {
         state.metrics().deploys_created.increment(1);
         state.metrics().deploy_bytes.increment(record.size);
-        tracing::info!(function = %name, version = record.version, sha256 = %record.sha256, size = record.size, "deployed");
+        tracing::info!(function = %name, version = record.version, kind = %record.spec.kind, sha256 = %record.sha256, size = record.size, "deployed");
         state.publish(Change::Deployed {
             name: name.clone(),
             version: record.version,
@@ -411,18 +451,46 @@ mod tests {
             timeout: Some(timeout.into()),
             memory: Some(memory.into()),
         };
-        let ok = deploy_spec(&settings, vec![], Default::default(), spec("60s", "256MiB"));
+        let deploy_spec =
+            |limits| deploy_spec(&settings, vec![], Default::default(), limits, vec![]);
+        let ok = deploy_spec(spec("60s", "256MiB"));
         assert!(ok.is_ok(), "{ok:?}");
-        let err =
-            deploy_spec(&settings, vec![], Default::default(), spec("61s", "16MB")).unwrap_err();
+        let err = deploy_spec(spec("61s", "16MB")).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
         assert!(
             err.message.contains("max_function_timeout") && err.message.contains("1m"),
             "{err}"
         );
-        let err =
-            deploy_spec(&settings, vec![], Default::default(), spec("1s", "257MiB")).unwrap_err();
+        let err = deploy_spec(spec("1s", "257MiB")).unwrap_err();
         assert!(err.message.contains("max_function_memory"), "{err}");
+    }
+
+    #[test]
+    fn outbound_hosts_are_kept_and_a_bad_one_is_refused_by_name() {
+        let settings = Settings::from(&crate::Config::default());
+        let hosts = |entries: &[&str]| {
+            deploy_spec(
+                &settings,
+                vec![],
+                Default::default(),
+                LimitsSpec::default(),
+                entries.iter().map(|e| (*e).to_owned()).collect(),
+            )
+        };
+        let ok = hosts(&["https://api.example.com", "https://*.example.com:8443"]).unwrap();
+        assert_eq!(ok.allowed_outbound_hosts.len(), 2);
+        assert_eq!(
+            ok.kind,
+            FunctionKind::Command,
+            "until the module is inspected"
+        );
+        let err = hosts(&["https://api.example.com", "gopher://x"]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert!(
+            err.message.contains("allowed_outbound_hosts")
+                && err.message.contains("\"gopher://x\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod auth;
 mod crash;
 mod dashboard;
 mod events;
+mod kinds;
 mod metrics;
 mod nodes;
 mod process;
