@@ -62,9 +62,12 @@ else
   cargo build --release -p aether-engine -p aether-control -p aether-bench
   bin=$root/target/release
 fi
-(cd examples && cargo build --release -p hello_world -p json_transform)
+(cd examples && cargo build --release -p hello_world -p json_transform -p cgi_hello)
+# hello_world as a preview-2 command component, and the wasi-http hello
+# component (the edge's /fn rows, and `wasmtime serve`'s baseline).
+(cd examples && cargo build --release -p hello_world --target wasm32-wasip2 --target-dir target/wasip2)
+(cd bench/wasi-http-hello && cargo build --release --target wasm32-wasip2)
 if [ -x "$wasmtime" ]; then
-  (cd bench/wasi-http-hello && cargo build --release --target wasm32-wasip2)
   wasmtime_args=(--wasmtime "$wasmtime"
     --component "$root/bench/wasi-http-hello/target/wasm32-wasip2/release/wasi_http_hello.wasm")
 fi

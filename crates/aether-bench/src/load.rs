@@ -67,7 +67,7 @@ pub struct Options {
     #[arg(long, value_name = "BENCHMARKS.md")]
     out: Option<PathBuf>,
     /// Run only these scenarios, comma-separated: static, wasmtime, hello,
-    /// json, loop, control, telemetry, churn [default: all].
+    /// json, loop, control, telemetry, http, churn [default: all].
     #[arg(
         long,
         value_name = "SCENARIO,...",
@@ -460,6 +460,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     // Baseline: wasmtime serve with the wasi-http hello world.
     let mut wasmtime_version = None;
+    let mut wasmtime_answer = None;
     if let (Some(wasmtime), Some(component)) = (&o.wasmtime, &o.component)
         && o.wants("wasmtime")
     {
@@ -483,16 +484,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         );
         wait_port(port, "wasmtime serve").await?;
         let base = format!("http://127.0.0.1:{port}");
-        let answer = aether_e2e::client()
-            .post(format!("{base}/"))
-            .body(std::fs::read(&msg_body)?)
-            .send()
-            .await?
-            .text()
-            .await?;
-        if answer != HELLO_MSG {
+        let answer = http_answer(&format!("{base}/"), &msg_body).await?;
+        if answer.body != HELLO_MSG.as_bytes() {
             bail!("wasmtime serve answered {answer:?}");
         }
+        wasmtime_answer = Some(answer);
         measure(
             &o,
             &mut rows,
@@ -586,6 +582,21 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         telemetry_note = Some(telemetry_overhead(&o, &mut rows, dir, &hello, &hello_lua).await?);
     }
 
+    // HTTP functions (issue 16): the wasi-http hello component that
+    // `wasmtime serve` runs, on the edge's /fn route; the CGI hello on
+    // /fn; hello_world built as a preview-2 command on /execute.
+    if o.wants("http") {
+        http_functions(
+            &o,
+            &mut rows,
+            dir,
+            &root,
+            &msg_body,
+            wasmtime_answer.as_ref(),
+        )
+        .await?;
+    }
+
     // Cache churn: 1000 functions, a cache of 100, artifacts on disk.
     if o.wants("churn") {
         let edge_dir = dir.join("churn-edge");
@@ -629,6 +640,149 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// What an HTTP server answered: status, content type and body.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// POSTs the file `body` to `url`.
+async fn http_answer(url: &str, body: &Path) -> anyhow::Result<Answer> {
+    let resp = aether_e2e::client()
+        .post(url)
+        .body(std::fs::read(body)?)
+        .send()
+        .await?;
+    Ok(Answer {
+        status: resp.status().as_u16(),
+        content_type: resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: resp.bytes().await?.to_vec(),
+    })
+}
+
+/// The three rows of HTTP functions on one standalone edge: the wasi-http
+/// hello component on `/fn` (checked to answer exactly what `wasmtime
+/// serve` answered, when it ran), the CGI hello on `/fn`, and hello_world
+/// as a preview-2 command component on `/execute`.
+async fn http_functions(
+    o: &Options,
+    rows: &mut Vec<Row>,
+    dir: &Path,
+    root: &Path,
+    msg_body: &Path,
+    wasmtime_answer: Option<&Answer>,
+) -> anyhow::Result<()> {
+    let component = match &o.component {
+        Some(path) => path.clone(),
+        None => root.join(COMPONENT),
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| {
+            format!(
+                "{} missing: bench/run.sh builds it (see its build step)",
+                path.display()
+            )
+        })
+    };
+    let edge_dir = dir.join("http-edge");
+    let funcs = edge_dir.join("functions");
+    std::fs::create_dir_all(&funcs)?;
+    std::fs::write(funcs.join("wasi_http_hello.wasm"), read(&component)?)?;
+    std::fs::write(funcs.join("cgi_hello.wasm"), wasm(root, "cgi_hello")?)?;
+    std::fs::write(funcs.join("hello_p2.wasm"), read(&root.join(HELLO_P2))?)?;
+    let edge = start_standalone_edge_with(&edge_dir, free_port(), &[]).await?;
+
+    let fn_url = format!("{}/fn/wasi_http_hello/", edge.url);
+    let answer = http_answer(&fn_url, msg_body).await?;
+    if answer.status != 200 || answer.body != HELLO_MSG.as_bytes() {
+        bail!("{fn_url} answered {answer:?}");
+    }
+    if let Some(expected) = wasmtime_answer
+        && &answer != expected
+    {
+        bail!(
+            "the component answers differently on aether /fn ({answer:?}) and on wasmtime serve ({expected:?})"
+        );
+    }
+    let cgi = http_answer(&format!("{}/fn/cgi_hello/", edge.url), msg_body).await?;
+    if cgi.status != 200 || !cgi.body.ends_with(&std::fs::read(msg_body)?) {
+        bail!("cgi_hello answered {cgi:?}");
+    }
+    check_execute(
+        &edge.url,
+        json!({"function": "hello_p2", "input": {"msg": HELLO_MSG}}),
+        Some(HELLO_MSG),
+    )
+    .await?;
+
+    let fn_lua = script(
+        dir,
+        "fn",
+        Load::Fixed {
+            path: "/fn/wasi_http_hello/",
+            body: msg_body,
+        },
+    )?;
+    let cgi_lua = script(
+        dir,
+        "cgi",
+        Load::Fixed {
+            path: "/fn/cgi_hello/",
+            body: msg_body,
+        },
+    )?;
+    let p2_body = dir.join("hello_p2.json");
+    std::fs::write(
+        &p2_body,
+        json!({"function": "hello_p2", "input": {"msg": HELLO_MSG}}).to_string(),
+    )?;
+    let p2_lua = script(
+        dir,
+        "hello_p2",
+        Load::Fixed {
+            path: "/execute",
+            body: &p2_body,
+        },
+    )?;
+    measure(
+        o,
+        rows,
+        "aether /fn wasi-http hello (component)",
+        &edge.url,
+        &fn_lua,
+    )
+    .await?;
+    measure(
+        o,
+        rows,
+        "aether /fn cgi_hello (CGI, preview 1)",
+        &edge.url,
+        &cgi_lua,
+    )
+    .await?;
+    measure(
+        o,
+        rows,
+        "aether /execute hello_world (preview-2 command)",
+        &edge.url,
+        &p2_lua,
+    )
+    .await?;
+    Ok(())
+}
+
+/// bench/wasi-http-hello's component, as bench/run.sh builds it.
+const COMPONENT: &str = "bench/wasi-http-hello/target/wasm32-wasip2/release/wasi_http_hello.wasm";
+/// examples/hello_world built for wasm32-wasip2 (a command component), as
+/// bench/run.sh and aether_fixtures build it.
+const HELLO_P2: &str = "examples/target/wasip2/wasm32-wasip2/release/hello_world.wasm";
 
 /// hello_world while a tenth of the connections (at least one) send the
 /// endless loop: each of those holds an execution slot for the whole
@@ -893,7 +1047,12 @@ fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
          requests only; a tenth of the connections (at least one) send a function that \
          loops until the 3 s timeout. The 1000-function rows pick names uniformly from \
          `f0000..f0999` with `cache_size = 100`, so about 90 % of requests load the \
-         module from its on-disk artifact (every artifact written by a warm-up request)."
+         module from its on-disk artifact (every artifact written by a warm-up request). \
+         The `/fn` rows run HTTP functions on the edge: the same wasi-http component \
+         `wasmtime serve` runs (checked to answer the same status, content type and body), \
+         and `examples/cgi_hello` (a preview-1 CGI program echoing the body); the \
+         preview-2 row is `examples/hello_world` built for wasm32-wasip2. Every request \
+         gets a fresh instance."
     );
     s
 }
