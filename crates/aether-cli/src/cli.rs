@@ -165,6 +165,11 @@ pub struct DeployArgs {
     /// Linear-memory limit, e.g. `16MB`, `64MiB` [default: the edge's].
     #[arg(long)]
     pub memory: Option<String>,
+    /// Where the function's outbound HTTP may go (repeatable), e.g.
+    /// `https://api.example.com`, `http://127.0.0.1:8080`,
+    /// `https://*.example.com:8443` [default: nowhere].
+    #[arg(long = "allow-outbound", value_name = "URL")]
+    pub allow_outbound: Vec<String>,
 }
 
 /// `aether invoke`
@@ -280,6 +285,27 @@ mod tests {
                 .unwrap();
         assert!(cli.global.json);
         assert_eq!(cli.global.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn allow_outbound_repeats() {
+        let cli = Cli::try_parse_from([
+            "aether",
+            "deploy",
+            "f.wasm",
+            "--allow-outbound",
+            "https://api.example.com",
+            "--allow-outbound",
+            "http://127.0.0.1:8080",
+        ])
+        .unwrap();
+        let Command::Deploy(args) = cli.command else {
+            panic!("not a deploy")
+        };
+        assert_eq!(
+            args.allow_outbound,
+            ["https://api.example.com", "http://127.0.0.1:8080"]
+        );
     }
 
     #[test]

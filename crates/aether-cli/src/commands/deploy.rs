@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aether_proto::LimitsSpec;
-use aether_proto::control::{DeployRequest, DeployResponse};
+use aether_proto::control::{DeployRequest, DeployResponse, FunctionKind};
 use anyhow::Context as _;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -18,8 +18,9 @@ use crate::client::Client;
 use crate::error::Usage;
 use crate::output;
 
-/// From this size on, a module without args or env is sent raw with `PUT`
-/// (base64 would add a third), and uploads show a progress bar.
+/// From this size on, a module without args, env or outbound hosts is sent
+/// raw with `PUT` (base64 would add a third), and uploads show a progress
+/// bar.
 const LARGE_UPLOAD: usize = 1 << 20;
 /// Upload chunk: small enough for a smooth progress bar, large enough to
 /// cost nothing.
@@ -52,7 +53,10 @@ pub async fn run(args: DeployArgs, control: &Client, json: bool) -> anyhow::Resu
         }
     };
 
-    let raw = args.args.is_empty() && env.is_empty() && wasm.len() >= LARGE_UPLOAD;
+    let raw = args.args.is_empty()
+        && env.is_empty()
+        && args.allow_outbound.is_empty()
+        && wasm.len() >= LARGE_UPLOAD;
     // Each request is made anew for every control-plane URL tried: a large
     // body is streamed (behind a progress bar) and cannot be sent twice.
     // A deploy tried again on another replica after a timeout may have
@@ -81,6 +85,7 @@ pub async fn run(args: DeployArgs, control: &Client, json: bool) -> anyhow::Resu
             args: args.args.clone(),
             env,
             limits: (limits != LimitsSpec::default()).then_some(limits),
+            allowed_outbound_hosts: args.allow_outbound.clone(),
         };
         let body = Bytes::from(serde_json::to_vec(&body)?);
         control
@@ -110,8 +115,14 @@ pub async fn run(args: DeployArgs, control: &Client, json: bool) -> anyhow::Resu
             deployed.function_id, deployed.version
         )
     };
+    // Commands keep the line they always had; an HTTP function says how
+    // it is called.
+    let kind = match deployed.kind {
+        FunctionKind::Command => String::new(),
+        FunctionKind::Http => format!("http: /fn/{}/…, ", deployed.function_id),
+    };
     println!(
-        "{what} (sha256 {}, {} KiB)",
+        "{what} ({kind}sha256 {}, {} KiB)",
         deployed.sha256, deployed.size_kb
     );
     Ok(())

@@ -34,10 +34,11 @@ async fn list(control: &Client, json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut table = Table::new(&["NAME", "VERSION", "SIZE", "SHA256", "DEPLOYED"]);
+    let mut table = Table::new(&["NAME", "KIND", "VERSION", "SIZE", "SHA256", "DEPLOYED"]);
     for f in &manifest.functions {
         table.row(vec![
             f.name.clone(),
+            f.kind.to_string(),
             f.version.to_string(),
             format!("{} KiB", f.size_kb),
             short_sha(&f.sha256).to_owned(),
@@ -61,6 +62,7 @@ async fn show(control: &Client, name: &str, json: bool) -> anyhow::Result<()> {
         .iter()
         .find(|v| v.version == info.current_version)
     {
+        println!("kind:     {}", current.kind);
         println!("sha256:   {}", current.sha256);
         if !current.args.is_empty() {
             println!("args:     {}", current.args.join(" "));
@@ -74,9 +76,12 @@ async fn show(control: &Client, name: &str, json: bool) -> anyhow::Result<()> {
         if let Some(m) = &current.limits.memory {
             println!("memory:   {m}");
         }
+        for host in &current.allowed_outbound_hosts {
+            println!("outbound: {host}");
+        }
     }
     println!();
-    let mut table = Table::new(&["", "VERSION", "SIZE", "SHA256", "DEPLOYED"]);
+    let mut table = Table::new(&["", "VERSION", "KIND", "SIZE", "SHA256", "DEPLOYED"]);
     for v in &info.versions {
         let mark = if v.version == info.current_version {
             "*"
@@ -86,6 +91,7 @@ async fn show(control: &Client, name: &str, json: bool) -> anyhow::Result<()> {
         table.row(vec![
             mark.to_owned(),
             v.version.to_string(),
+            v.kind.to_string(),
             format!("{} KiB", v.size_kb),
             short_sha(&v.sha256).to_owned(),
             v.deployed_at.clone(),

@@ -1,5 +1,5 @@
-//! `aether deploy`: files, crate directories, args/env/limits, large
-//! modules over `PUT`.
+//! `aether deploy`: files, crate directories, args/env/limits, outbound
+//! hosts, large modules over `PUT`.
 
 use crate::{Stack, hello_world, repo, wat_file};
 
@@ -109,6 +109,77 @@ fn args_env_and_limits_are_stored_with_the_version() {
     let human = stack.aether().run(["functions", "show", "configured"]).ok();
     assert!(human.contains("env:      GREETING=hi=there"), "{human}");
     assert!(human.contains("timeout:  2s"), "{human}");
+}
+
+/// A minimal `wasi:http/proxy` component: valid, and exporting the
+/// handler interface by name (the control plane inspects, never runs it).
+const HTTP_COMPONENT: &str = r#"(component
+    (core module $m (func (export "handle")))
+    (core instance $i (instantiate $m))
+    (func $f (canon lift (core func $i "handle")))
+    (instance $api (export "handle" (func $f)))
+    (export "wasi:http/incoming-handler@0.2.0" (instance $api)))"#;
+
+#[test]
+fn outbound_hosts_are_stored_and_an_http_component_is_listed_as_http() {
+    let stack = Stack::start();
+    let wasm = wat_file(stack.dir.path(), "proxy", HTTP_COMPONENT);
+    let out = stack
+        .aether()
+        .run([
+            "deploy".as_ref(),
+            wasm.as_os_str(),
+            "--allow-outbound".as_ref(),
+            "https://api.example.com".as_ref(),
+            "--allow-outbound".as_ref(),
+            "http://127.0.0.1:8080".as_ref(),
+        ])
+        .ok();
+    assert!(
+        out.starts_with("deployed proxy version 1 (http: /fn/proxy/…, sha256 "),
+        "{out}"
+    );
+    let hosts = serde_json::json!(["https://api.example.com", "http://127.0.0.1:8080"]);
+    let show = stack
+        .aether()
+        .run(["functions", "show", "proxy", "--json"])
+        .json();
+    assert_eq!(show["versions"][0]["kind"], "http");
+    assert_eq!(show["versions"][0]["allowed_outbound_hosts"], hosts);
+    let human = stack.aether().run(["functions", "show", "proxy"]).ok();
+    assert!(human.contains("kind:     http"), "{human}");
+    assert!(
+        human.contains("outbound: https://api.example.com\noutbound: http://127.0.0.1:8080"),
+        "{human}"
+    );
+    let list = stack.aether().run(["functions", "--json"]).json();
+    assert_eq!(list["functions"][0]["kind"], "http");
+    assert_eq!(list["functions"][0]["allowed_outbound_hosts"], hosts);
+    let table = stack.aether().run(["functions"]).ok();
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("proxy  http ")),
+        "{table}"
+    );
+
+    // A bad entry: the control plane refuses it and says which.
+    let line = stack
+        .aether()
+        .run([
+            "deploy".as_ref(),
+            wasm.as_os_str(),
+            "--allow-outbound".as_ref(),
+            "ftp://files.example.com".as_ref(),
+        ])
+        .fails(1);
+    assert!(line.contains("\"ftp://files.example.com\""), "{line}");
+    let show = stack
+        .aether()
+        .run(["functions", "show", "proxy", "--json"])
+        .json();
+    assert_eq!(show["current_version"], 1, "nothing new was stored");
 }
 
 #[test]

@@ -24,11 +24,17 @@ fn list_show_rollback_and_rm_manage_versions() {
     let entry = &list["functions"][0];
     assert_eq!(entry["name"], "versions");
     assert_eq!(entry["version"], 2);
+    assert_eq!(entry["kind"], "command");
     let table = stack.aether().run(["functions"]).ok();
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("NAME"), "{table}");
     assert!(
-        lines[1].starts_with("versions ") && lines[1].contains(" 2 "),
+        lines[0].starts_with("NAME  ") && lines[0].contains(" KIND "),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("versions ")
+            && lines[1].contains(" command ")
+            && lines[1].contains(" 2 "),
         "{table}"
     );
     assert_eq!(stack.aether().run(["functions", "list"]).ok(), table);
@@ -41,6 +47,7 @@ fn list_show_rollback_and_rm_manage_versions() {
     assert_eq!(show["versions"].as_array().unwrap().len(), 2);
     let human = stack.aether().run(["functions", "show", "versions"]).ok();
     assert!(human.contains("current:  version 2"), "{human}");
+    assert!(human.contains("kind:     command"), "{human}");
 
     let out = stack
         .aether()
