@@ -297,6 +297,8 @@ async fn apply(dist: &Distribution, manifest: &Manifest, client: Option<&Control
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             limits: limits_of(entry, dist.settings.default_limits),
+            kind: entry.kind,
+            allowed_outbound_hosts: entry.allowed_outbound_hosts.clone(),
             version: entry.version,
         });
         tracing::info!(function = %entry.name, version = entry.version, sha256 = %hash, "function ready");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
+use aether_proto::control::FunctionKind;
 use aether_proto::validate_function_name;
 use aether_runtime::{Limits, ModuleHash};
 
@@ -47,6 +48,13 @@ pub struct FunctionEntry {
     pub env: Vec<(String, String)>,
     /// Limits of this function (the edge's defaults where it sets none).
     pub limits: Limits,
+    /// How it is called, as the control plane recorded it; `command` for
+    /// a file of `func_dir` (the module's real shape is known once it is
+    /// loaded).
+    pub kind: FunctionKind,
+    /// Where its outbound HTTP may go (allow-list entries as deployed);
+    /// empty for a file of `func_dir`: nowhere.
+    pub allowed_outbound_hosts: Vec<String>,
     /// Version from the control plane (`None` in standalone mode).
     pub version: Option<u64>,
     /// Execution statistics, shared by every version of the name.
@@ -77,6 +85,10 @@ pub struct ManagedFunction {
     pub env: Vec<(String, String)>,
     /// Limits, the edge's defaults filled in.
     pub limits: Limits,
+    /// How it is called.
+    pub kind: FunctionKind,
+    /// Where its outbound HTTP may go; empty: nowhere.
+    pub allowed_outbound_hosts: Vec<String>,
     /// Version.
     pub version: u64,
 }
@@ -162,6 +174,8 @@ impl Registry {
             args: f.args,
             env: f.env,
             limits: f.limits,
+            kind: f.kind,
+            allowed_outbound_hosts: f.allowed_outbound_hosts,
             version: Some(f.version),
             stamp: None,
         });
@@ -263,6 +277,8 @@ impl Registry {
             args: Vec::new(),
             env: Vec::new(),
             limits: self.default_limits,
+            kind: FunctionKind::Command,
+            allowed_outbound_hosts: Vec::new(),
             version: None,
             stats: self.stats_for(name),
             stamp,
@@ -404,6 +420,30 @@ mod tests {
         assert!(reg.get("a").is_some());
         assert_eq!(report.removed, vec!["gone".to_owned()]);
         assert!(reg.get("gone").is_none());
+    }
+
+    #[test]
+    fn managed_functions_carry_their_kind_and_hosts_and_local_files_are_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path(), Limits::default()).unwrap();
+        std::fs::write(dir.path().join("local.wasm"), b"x").unwrap();
+        let local = reg.refresh_one("local").unwrap().unwrap();
+        assert_eq!(local.kind, FunctionKind::Command);
+        assert!(local.allowed_outbound_hosts.is_empty());
+        let hosts = vec!["https://api.example.com".to_owned()];
+        let managed = reg.install(ManagedFunction {
+            name: "proxy".into(),
+            hash: ModuleHash::of(b"component"),
+            path: dir.path().join("component.wasm"),
+            args: Vec::new(),
+            env: Vec::new(),
+            limits: Limits::default(),
+            kind: FunctionKind::Http,
+            allowed_outbound_hosts: hosts.clone(),
+            version: 1,
+        });
+        assert_eq!(managed.kind, FunctionKind::Http);
+        assert_eq!(reg.get("proxy").unwrap().allowed_outbound_hosts, hosts);
     }
 
     #[test]
