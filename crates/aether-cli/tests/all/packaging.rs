@@ -348,16 +348,24 @@ fn segment_matches(pattern: &str, segment: &str) -> bool {
 }
 
 /// Every file under `dir`, relative to the repository.
+/// The tracked files under `dir` (sources; build outputs in the tree,
+/// such as a guest's `target/`, are not sources).
 fn files_under(dir: &Path, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            let relative = path.strip_prefix(repo()).unwrap();
-            out.push(relative.to_string_lossy().replace('\\', "/"));
-        }
-    }
+    let listed = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo())
+        .arg("ls-files")
+        .arg("--")
+        .arg(dir.strip_prefix(repo()).unwrap())
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success(), "git ls-files failed");
+    out.extend(
+        String::from_utf8(listed.stdout)
+            .expect("UTF-8 paths")
+            .lines()
+            .map(str::to_owned),
+    );
 }
 
 #[test]
@@ -376,6 +384,10 @@ fn the_build_context_leaves_out_build_outputs_and_keeps_the_sources() {
         // bench/run.sh: wasmtime-cli installed once, the guests' builds.
         "bench/.tools/bin/wasmtime",
         "bench/wasi-http-hello/target/wasm32-wasip2/release/wasi_http_hello.wasm",
+        // Standalone guest workspaces' builds (wasm32-wasip2 components).
+        "examples/http_hello/target/wasm32-wasip2/release/http_hello.wasm",
+        "examples/http_hello/target/release/.fingerprint/x",
+        "crates/aether-fixtures/guests/http_hostile/target/release/.fingerprint/x",
         // Local runs and built modules.
         "data/control.db",
         ".aether/config.toml",
