@@ -27,6 +27,7 @@ const COMPILES: usize = 10;
 
 mod control;
 mod distribution;
+mod kinds;
 mod load;
 
 /// Aether's benchmarks: the runtime's micro-benchmarks, deploy-to-ready
@@ -46,6 +47,11 @@ enum Bench {
     /// and the edge binary's memory footprint, as a table. Needs
     /// examples/hello_world built and the release aether-engine.
     Micro,
+    /// What one request costs in process for each kind of function
+    /// (preview-1 command, preview-2 command, wasi:http component), side by
+    /// side; also the last rows of `micro`. Needs the examples and
+    /// bench/wasi-http-hello built (bench/run.sh builds them).
+    Kinds,
     /// Deploy-to-ready across three edges, and the cost of event reporting
     /// on the request path (one edge alone vs. attached to a control
     /// plane). Needs aether-engine and aether-control built beside this
@@ -65,6 +71,11 @@ enum Bench {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Bench::Micro => micro(),
+        Bench::Kinds => {
+            println!("| benchmark | result |");
+            println!("|---|---|");
+            kinds::rows()
+        }
         Bench::Distribution => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
         Bench::Load(options) => tokio::runtime::Runtime::new()?.block_on(load::run(options)),
         Bench::Control(options) => tokio::runtime::Runtime::new()?.block_on(control::run(options)),
@@ -224,7 +235,10 @@ fn micro() -> anyhow::Result<()> {
         ms(percentile(&starts, 0.5))
     );
 
-    // 5. The edge binary's memory.
+    // 5. Each kind of function, side by side.
+    kinds::rows()?;
+
+    // 6. The edge binary's memory.
     let rss = edge_rss(&wasm)?;
     println!("| aether-engine RSS, idle (no functions) | {} MiB |", rss.0);
     println!(
