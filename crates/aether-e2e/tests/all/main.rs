@@ -6,5 +6,6 @@ mod distribution;
 mod failover;
 mod faults;
 mod ha;
+mod http;
 mod identity;
 mod original;
