@@ -155,7 +155,11 @@ async fn run_function(
     if let Some(f) = function_metrics {
         f.invoked();
     }
-    let result = runtime.execute(&module, invocation).await;
+    let egress = crate::trigger::egress_policy(&entry)?;
+    let result = runtime.execute_with(&module, invocation, egress).await;
+    if let (Ok(outcome), Some(metrics)) = (&result, metrics) {
+        metrics.outbound(outcome.outbound);
+    }
     match &result {
         Ok(outcome) => {
             entry.stats.record(outcome.elapsed, true);
@@ -178,6 +182,8 @@ async fn run_function(
             execution_time_ms: outcome.elapsed.as_secs_f64() * 1000.0,
             memory_used_kb: outcome.peak_memory_bytes.div_ceil(1024),
             cache: crate::loader::cache_source(source),
+            outbound_requests: outcome.outbound.requests,
+            outbound_bytes: outcome.outbound.bytes,
         }),
         Err(failure) => Err(report_failure(
             state,

@@ -306,10 +306,12 @@ impl EdgeMetrics {
 
     /// Counts one invocation's outbound HTTP requests (sent and refused)
     /// and the response bytes they received.
-    pub fn outbound(&self, usage: &aether_runtime::EgressUsage) {
-        self.outbound_sent.increment(usage.requests());
-        self.outbound_denied.increment(usage.denied());
-        self.outbound_bytes.increment(usage.bytes());
+    pub fn outbound(&self, counts: aether_runtime::OutboundCounts) {
+        if counts != aether_runtime::OutboundCounts::default() {
+            self.outbound_sent.increment(counts.requests);
+            self.outbound_denied.increment(counts.denied);
+            self.outbound_bytes.increment(counts.bytes);
+        }
     }
 
     /// Records how long loading a module took, unless it came from memory.

@@ -177,7 +177,7 @@ async fn serve(
 
 /// The function's outbound allow-list (parsed per request only when it
 /// has entries; the control plane refused bad entries at deploy).
-fn egress_policy(entry: &FunctionEntry) -> Result<Arc<EgressPolicy>, ApiError> {
+pub(crate) fn egress_policy(entry: &FunctionEntry) -> Result<Arc<EgressPolicy>, ApiError> {
     static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
     if entry.allowed_outbound_hosts.is_empty() {
         return Ok(DENY_ALL
@@ -244,7 +244,7 @@ async fn serve_component(
         if let Some(metrics) = state.metrics() {
             let f = metrics.function(&entry.stats.metrics, &entry.name);
             f.executed(outcome.elapsed, ok.then_some(outcome.peak_memory_bytes));
-            metrics.outbound(&outcome.egress);
+            metrics.outbound(outcome.outbound);
             if cut.load(Ordering::Relaxed) {
                 metrics.error(Some(f), ErrorCode::OutputLimitExceeded);
             }
@@ -324,6 +324,7 @@ async fn serve_cgi(
         headers: &parts.headers,
         content_length: body.len(),
     }));
+    let egress = egress_policy(&entry)?;
     let request_id = aether_http::request_id::current();
     let job_state = state.clone();
     let job = async move {
@@ -341,7 +342,13 @@ async fn serve_cgi(
         if let Some(f) = function_metrics {
             f.invoked();
         }
-        let result = state.runtime().execute(&module, invocation).await;
+        let result = state
+            .runtime()
+            .execute_with(&module, invocation, egress)
+            .await;
+        if let (Ok(outcome), Some(metrics)) = (&result, state.metrics()) {
+            metrics.outbound(outcome.outbound);
+        }
         let elapsed = match &result {
             Ok(o) => o.elapsed,
             Err(f) => f.elapsed,

@@ -58,6 +58,17 @@ pub struct ExecuteResponse {
     pub memory_used_kb: u64,
     /// Where the compiled module came from.
     pub cache: CacheSource,
+    /// Outbound HTTP requests the function sent (a component with an
+    /// allow-list; absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outbound_requests: u64,
+    /// Response bytes those requests received (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outbound_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Body of the edge's `GET /health`.

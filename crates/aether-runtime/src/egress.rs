@@ -416,7 +416,27 @@ pub struct EgressUsage {
     bytes: AtomicU64,
 }
 
+/// What one invocation's outbound HTTP came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboundCounts {
+    /// Requests let through to the network.
+    pub requests: u64,
+    /// Requests refused (allow-list, cap or address).
+    pub denied: u64,
+    /// Response body bytes received.
+    pub bytes: u64,
+}
+
 impl EgressUsage {
+    /// The three counts at once.
+    pub fn counts(&self) -> OutboundCounts {
+        OutboundCounts {
+            requests: self.requests(),
+            denied: self.denied(),
+            bytes: self.bytes(),
+        }
+    }
+
     /// Requests let through to the network (allowed by the allow-list, the
     /// cap and the address check), whether or not the destination answered.
     pub fn requests(&self) -> u64 {

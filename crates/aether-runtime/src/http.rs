@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -24,7 +25,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::component::ComponentState;
 use crate::config::Limits;
-use crate::egress::{EgressPolicy, EgressUsage};
+use crate::egress::{EgressPolicy, EgressUsage, OutboundCounts};
 use crate::error::{Failure, InvokeError};
 use crate::host::{MemoryLimiter, deadline_after};
 use crate::output::BoundedOutput;
@@ -73,7 +74,7 @@ pub struct HttpOutcome {
     /// Captured stderr (bounded).
     pub stderr: Bytes,
     /// Outbound requests sent, refused and response bytes received.
-    pub egress: Arc<EgressUsage>,
+    pub outbound: OutboundCounts,
 }
 
 /// Where the response head arrives.
@@ -81,6 +82,7 @@ pub struct ResponseReceiver {
     rx: tokio::sync::oneshot::Receiver<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>,
     max_body: usize,
     cut: Arc<AtomicBool>,
+    guest_failed: Arc<AtomicBool>,
 }
 
 /// What the guest answered.
@@ -99,12 +101,13 @@ impl ResponseReceiver {
     pub async fn recv(self) -> GuestResponse {
         match self.rx.await {
             Ok(Ok(response)) => {
-                let (max, cut) = (self.max_body, self.cut);
+                let (max, cut, guest_failed) = (self.max_body, self.cut, self.guest_failed);
                 GuestResponse::Response(response.map(|body| ResponseBody {
                     inner: body,
                     sent: 0,
                     max,
                     cut,
+                    guest_failed,
                 }))
             }
             Ok(Err(code)) => GuestResponse::Error(format!("{code:?}")),
@@ -121,12 +124,14 @@ impl ResponseReceiver {
 /// The response body a guest writes, passed on as it comes and cut at the
 /// output limit: past it the body ends with an error, so the client sees
 /// a broken transfer (the connection closed), never a short body that
-/// looks complete.
+/// looks complete. The same when the guest fails (traps, runs out of
+/// memory or time) before finishing its body.
 pub struct ResponseBody {
     inner: HyperOutgoingBody,
     sent: usize,
     max: usize,
     cut: Arc<AtomicBool>,
+    guest_failed: Arc<AtomicBool>,
 }
 
 /// Why a response body ended early.
@@ -156,6 +161,21 @@ impl Body for ResponseBody {
         }
         let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Pending => return Poll::Pending,
+            // wasmtime-wasi-http ends the body cleanly, as if the guest had
+            // finished it, when the guest's store is dropped with the body
+            // unfinished (its finish channel closes without a message): a
+            // guest stopped mid-body by a trap, the memory limit or the time
+            // limit looked like a complete short response (found by the
+            // hostile suite's `http::memory_growth_while_streaming_…`).
+            // The guest marks its failure before its store is dropped
+            // ([`CallStore`]). A guest that finished its body and failed
+            // only afterwards may be cut here too if the body's end was not
+            // read yet: failing closed.
+            Poll::Ready(None) if self.guest_failed.load(Ordering::Acquire) => {
+                return Poll::Ready(Some(Err(BodyError::Guest(
+                    "the function failed before finishing its response body".into(),
+                ))));
+            }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Ready(Some(Err(e))) => {
                 return Poll::Ready(Some(Err(BodyError::Guest(e.to_string()))));
@@ -178,6 +198,25 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The store of one call. Dropped before the guest returned from its
+/// handler (it failed, or the call was dropped), it marks the call failed
+/// before the store goes, so [`ResponseBody`] sees an unfinished body as
+/// broken rather than complete.
+struct CallStore {
+    store: Store<ComponentState>,
+    guest_failed: Arc<AtomicBool>,
+    returned: bool,
+}
+
+impl Drop for CallStore {
+    fn drop(&mut self) {
+        if !self.returned {
+            self.guest_failed.store(true, Ordering::Release);
+        }
+        // Then the fields, the store among them.
     }
 }
 
@@ -269,10 +308,11 @@ impl Runtime {
         wasi.max_random_size(memory_limit);
         sandbox::deny_network(&mut wasi);
         let usage = Arc::new(EgressUsage::default());
+        let deadline = deadline_after(clock_origin, limits.timeout);
         let state = ComponentState::new(
             wasi.build(),
             MemoryLimiter::for_component(memory_limit),
-            deadline_after(clock_origin, limits.timeout),
+            deadline,
             invocation.egress,
             usage.clone(),
         );
@@ -301,26 +341,42 @@ impl Runtime {
             .map_err(internal)?;
         let out = view.new_response_outparam(tx).map_err(internal)?;
         let pre = pre.clone();
+        let guest_failed = Arc::new(AtomicBool::new(false));
+        let mut call = CallStore {
+            store,
+            guest_failed: guest_failed.clone(),
+            returned: false,
+        };
         let guest = async move {
             let started = Instant::now();
-            let result = async {
+            let run = async {
                 let proxy = pre
-                    .instantiate_async(&mut store)
+                    .instantiate_async(&mut call.store)
                     .await
                     .map_err(|e| (e, true))?;
                 proxy
                     .wasi_http_incoming_handler()
-                    .call_handle(&mut store, request, out)
+                    .call_handle(&mut call.store, request, out)
                     .await
                     .map_err(|e| (e, false))
-            }
-            .await;
+            };
+            // Epoch interruption stops wasm code, not a host call: a guest
+            // blocked in one (an hour's sleep on a wasi:clocks pollable, a
+            // read of a request body whose client stalls, a write its
+            // client never reads) outlived its time limit, holding its
+            // execution slot (found by the hostile suite's `http::` tests).
+            // The deadline also bounds the call in wall-clock time;
+            // dropping the call stops the guest.
+            let result = tokio::time::timeout_at(deadline.into(), run)
+                .await
+                .unwrap_or_else(|_| Err((wasmtime::Error::new(Trap::Interrupt), false)));
             let elapsed = started.elapsed();
-            let limiter = &store.data().limiter;
+            let limiter = &call.store.data().limiter;
             let (peak, memory_hit) = (limiter.peak as u64, limiter.hit);
             // Dropping the store drops the response slot if the guest
             // never set it: the receiver then sees `None`.
-            drop(store);
+            call.returned = result.is_ok();
+            drop(call);
             let (stderr, _) = stderr.take();
             let result = result.map_err(|(e, instantiating)| Failure {
                 error: classify(&e, instantiating, memory_hit, memory_limit, limits),
@@ -332,7 +388,7 @@ impl Runtime {
                 elapsed,
                 peak_memory_bytes: peak,
                 stderr,
-                egress: usage,
+                outbound: usage.counts(),
             }
         };
         Ok(HttpCall {
@@ -341,6 +397,7 @@ impl Runtime {
                 rx,
                 max_body: limits.max_stdout_bytes,
                 cut: Arc::default(),
+                guest_failed,
             },
         })
     }

@@ -28,7 +28,7 @@ pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_WASM_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, Limits, RuntimeConfig,
 };
-pub use egress::{EgressError, EgressPolicy, EgressUsage};
+pub use egress::{EgressError, EgressPolicy, EgressUsage, OutboundCounts};
 pub use error::{CompileError, Failure, InvokeError, RuntimeError};
 pub use http::{
     BodyError, GuestResponse, HttpCall, HttpInvocation, HttpOutcome, ResponseBody, ResponseReceiver,

@@ -23,7 +23,7 @@ use crate::artifact::{ArtifactStore, Compiled};
 use crate::cache::ModuleHash;
 use crate::component::ComponentState;
 use crate::config::{Limits, RuntimeConfig};
-use crate::egress::EgressPolicy;
+use crate::egress::{EgressPolicy, EgressUsage, OutboundCounts};
 use crate::epoch::EpochTicker;
 use crate::error::{CompileError, Failure, InvokeError, RuntimeError};
 use crate::host::{Guarded, HostState, MemoryLimiter, deadline_after};
@@ -107,6 +107,9 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Peak linear memory size in bytes.
     pub peak_memory_bytes: u64,
+    /// Outbound HTTP requests of a component (always zero for a core
+    /// module, which cannot make any).
+    pub outbound: OutboundCounts,
 }
 
 /// Counters of where modules came from since the runtime started.
@@ -421,6 +424,20 @@ impl Runtime {
         module: &LoadedModule,
         invocation: Invocation<'_>,
     ) -> Result<Outcome, Failure> {
+        static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
+        let deny = DENY_ALL.get_or_init(|| Arc::new(EgressPolicy::deny_all()));
+        self.execute_with(module, invocation, deny.clone()).await
+    }
+
+    /// [`Runtime::execute`] with the function's outbound allow-list: a
+    /// command component's `wasi:http` requests go where `egress` allows.
+    pub async fn execute_with(
+        &self,
+        module: &LoadedModule,
+        invocation: Invocation<'_>,
+        egress: Arc<EgressPolicy>,
+    ) -> Result<Outcome, Failure> {
+        let usage = Arc::new(EgressUsage::default());
         let limits = invocation.limits;
         let stdout = BoundedOutput::new(limits.max_stdout_bytes);
         let stderr = BoundedOutput::new(limits.max_stderr_bytes);
@@ -474,10 +491,8 @@ impl Runtime {
                     wasi.build(),
                     MemoryLimiter::for_component(memory_limit),
                     deadline,
-                    // Outbound HTTP from a command is not offered yet: its
-                    // allow-list comes with HTTP functions (`serve_http`).
-                    Arc::new(EgressPolicy::deny_all()),
-                    Arc::default(),
+                    egress,
+                    usage.clone(),
                 );
                 let mut store = self.guarded_store(state);
                 let result = async {
@@ -555,6 +570,7 @@ impl Runtime {
             exit_code,
             elapsed,
             peak_memory_bytes: peak,
+            outbound: usage.counts(),
         })
     }
 

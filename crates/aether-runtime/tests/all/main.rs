@@ -2,6 +2,7 @@
 //! and traps.
 
 mod cache;
+mod components;
 mod execute;
 mod limits;
 
