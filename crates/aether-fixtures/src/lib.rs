@@ -2,7 +2,9 @@
 //! (turned into wasm by each suite with the `wat` crate) and the example
 //! functions of `examples/`, built for `wasm32-wasip1` (preview-1 command
 //! modules) or `wasm32-wasip2` (components: `examples/http_hello`, and
-//! `examples/hello_world` as a preview-2 command). No dependencies
+//! `examples/hello_world` as a preview-2 command), and the hostile guests
+//! of `guests/` (`guests/http_hostile`, a misbehaving `wasi:http`
+//! component). No dependencies
 //! (so the lowest crates, `aether-runtime`, can use it too) except for the
 //! optional `prometheus` feature. With the `postgres` feature,
 //! `postgres` starts throwaway PostgreSQL servers (no dependency: it runs
@@ -184,14 +186,25 @@ pub fn example_wasm(package: &str) -> PathBuf {
 /// in its own target directory, `examples/<package>/target`, and returns
 /// the component's path.
 pub fn example_component(package: &str) -> PathBuf {
-    let dir = repo().join("examples").join(package);
+    component_at(&repo().join("examples").join(package), package)
+}
+
+/// Builds the standalone workspace in `dir` whose package `package` makes
+/// a component (a `cdylib`), for wasm32-wasip2 (release) in its own target
+/// directory, `<dir>/target`, and returns the component's path.
+pub fn component_at(dir: &Path, package: &str) -> PathBuf {
     let target_dir = dir.join("target");
+    let what = dir
+        .strip_prefix(repo())
+        .unwrap_or(dir)
+        .display()
+        .to_string();
     cargo_build(
         &dir.join("Cargo.toml"),
         "wasm32-wasip2",
         &target_dir,
         &[],
-        &format!("examples/{package}"),
+        &what,
     );
     // A library's file is named after the crate, `-` written `_`.
     let file = format!("{}.wasm", package.replace('-', "_"));
@@ -238,6 +251,22 @@ pub fn http_hello_wasm() -> Vec<u8> {
     std::fs::read(path).expect("http_hello.wasm exists once built")
 }
 
+/// `crates/aether-fixtures/guests/http_hostile`, a `wasi:http/proxy`
+/// component that misbehaves as its request path says (`/never`,
+/// `/spin`, `/sleep`, `/endless`, `/bad-headers`, `/slow-read`,
+/// `/outbound?url=…`, `/grow`, `/grow-first`; anything else answers 200
+/// `alive`), for the hostile suite (built once per test run); its bytes.
+pub fn http_hostile_wasm() -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let path = BUILT.get_or_init(|| {
+        component_at(
+            &repo().join("crates/aether-fixtures/guests/http_hostile"),
+            "http_hostile",
+        )
+    });
+    std::fs::read(path).expect("http_hostile.wasm exists once built")
+}
+
 /// `examples/cgi_hello`, a preview-1 command written as a CGI program
 /// (built once per test run); its bytes.
 pub fn cgi_hello_wasm() -> Vec<u8> {
@@ -263,6 +292,7 @@ mod tests {
         // files, and cargo fetches nothing it already has.
         assert!(super::is_component(&super::http_hello_wasm()));
         assert!(super::is_component(&super::hello_world_p2_wasm()));
+        assert!(super::is_component(&super::http_hostile_wasm()));
         let cgi = super::cgi_hello_wasm();
         assert!(cgi.starts_with(b"\0asm\x01\0\0\0"), "a core module");
         assert!(!super::is_component(&cgi));

@@ -7,4 +7,5 @@ mod decoders;
 mod faults;
 mod functions;
 mod generated;
+mod http;
 mod requests;

@@ -282,6 +282,11 @@ pub fn run(rt: &Runtime, module: &Generated, tally: &mut Tally) {
                 InvokeError::MemoryLimit { .. } => tally.memory += 1,
                 InvokeError::OutputLimit { .. } => tally.output += 1,
                 InvokeError::Instantiate { .. } => tally.instantiate += 1,
+                // Only a wasi:http component is not callable as a command;
+                // every generated module is a core module.
+                InvokeError::NotCallable { message } => {
+                    panic!("a generated module was not callable: {message}")
+                }
             }
         }
     }
