@@ -247,6 +247,10 @@ async fn serve_component(
             metrics.outbound(outcome.outbound);
             if cut.load(Ordering::Relaxed) {
                 metrics.error(Some(f), ErrorCode::OutputLimitExceeded);
+            } else if let (Err(failure), true) = (&outcome.result, outcome.responded) {
+                // After the head was out the client sees a broken body;
+                // the error still counts (before it, the answer counts).
+                metrics.error(Some(f), api::failure_code(&failure.error));
             }
         }
         Ok::<_, ExecError>(

@@ -75,6 +75,9 @@ pub struct HttpOutcome {
     pub stderr: Bytes,
     /// Outbound requests sent, refused and response bytes received.
     pub outbound: OutboundCounts,
+    /// The guest set a response (so a failure came after the head was
+    /// handed on: the client sees a broken body, not an error answer).
+    pub responded: bool,
 }
 
 /// Where the response head arrives.
@@ -339,7 +342,15 @@ impl Runtime {
         let request = view
             .new_incoming_request(scheme, request.map(|b| b.boxed_unsync()))
             .map_err(internal)?;
-        let out = view.new_response_outparam(tx).map_err(internal)?;
+        let responded = Arc::new(AtomicBool::new(false));
+        let set = responded.clone();
+        let out = view
+            .new_response_outparam_from_callback(move |response| {
+                set.store(response.is_ok(), Ordering::Release);
+                // The receiver is gone when the client went away.
+                let _ = tx.send(response);
+            })
+            .map_err(internal)?;
         let pre = pre.clone();
         let guest_failed = Arc::new(AtomicBool::new(false));
         let mut call = CallStore {
@@ -389,6 +400,7 @@ impl Runtime {
                 peak_memory_bytes: peak,
                 stderr,
                 outbound: usage.counts(),
+                responded: responded.load(Ordering::Acquire),
             }
         };
         Ok(HttpCall {

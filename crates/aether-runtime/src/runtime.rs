@@ -495,7 +495,7 @@ impl Runtime {
                     usage.clone(),
                 );
                 let mut store = self.guarded_store(state);
-                let result = async {
+                let run = async {
                     let command = pre
                         .instantiate_async(&mut store)
                         .await
@@ -507,8 +507,15 @@ impl Runtime {
                         Ok(Err(())) => Err((wasmtime::Error::new(I32Exit(1)), false)),
                         Err(e) => Err((e, false)),
                     }
-                }
-                .await;
+                };
+                // Epoch interruption stops wasm code, not a host call: a
+                // component blocked in one (a wasi:clocks sleep of an hour)
+                // would outlive its time limit. The deadline bounds the
+                // call in wall-clock time too (a preview-1 module's only
+                // blocking call, `poll_oneoff`, is bounded by it already).
+                let result = tokio::time::timeout_at(deadline.into(), run)
+                    .await
+                    .unwrap_or_else(|_| Err((wasmtime::Error::new(Trap::Interrupt), false)));
                 let limiter = &store.data().limiter;
                 (result, limiter.peak as u64, limiter.hit)
             }

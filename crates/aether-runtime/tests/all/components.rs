@@ -139,3 +139,56 @@ fn an_http_component_answers_a_request_in_process_and_is_refused_by_execute() {
     assert_eq!(body["header"], "hello");
     assert_eq!(body["body"], "payload");
 }
+
+/// A command component that sleeps an hour in one wasi:clocks call (no
+/// wasm runs meanwhile, so epoch interruption alone cannot stop it).
+const SLEEPER: &str = r#"(component $c
+  (import "wasi:io/poll@0.2.0" (instance $poll
+    (export "pollable" (type $p (sub resource)))
+    (export "[method]pollable.block" (func (param "self" (borrow $p))))
+  ))
+  (alias export $poll "pollable" (type $pollable))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+    (alias outer $c $pollable (type $outer))
+    (export "pollable" (type $p (eq $outer)))
+    (export "subscribe-duration" (func (param "when" u64) (result (own $p))))
+  ))
+  (alias export $clock "subscribe-duration" (func $subscribe))
+  (alias export $poll "[method]pollable.block" (func $block))
+  (core func $subscribe_core (canon lower (func $subscribe)))
+  (core func $block_core (canon lower (func $block)))
+  (core module $m
+    (import "" "subscribe" (func $subscribe (param i64) (result i32)))
+    (import "" "block" (func $block (param i32)))
+    (func (export "run") (result i32)
+      (call $block (call $subscribe (i64.const 3600000000000)))
+      (i32.const 0)))
+  (core instance $i (instantiate $m
+    (with "" (instance (export "subscribe" (func $subscribe_core)) (export "block" (func $block_core))))))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $run_instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run_instance))
+)"#;
+
+#[test]
+fn a_command_component_blocked_in_a_host_call_is_stopped_at_its_time_limit() {
+    let rt = runtime();
+    let wasm = wat::parse_str(SLEEPER).expect("valid component");
+    let (module, _) = rt.load(ModuleHash::of(&wasm), || Ok(wasm.clone())).unwrap();
+    assert_eq!(module.shape(), WasmShape::CommandComponent);
+    let limits = Limits {
+        timeout: std::time::Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let started = std::time::Instant::now();
+    let failure = run_with(&rt, &module, "", limits).unwrap_err();
+    assert!(
+        matches!(failure.error, aether_runtime::InvokeError::Timeout { .. }),
+        "{failure}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
