@@ -235,7 +235,8 @@ async fn serve_component(
     if let Some(f) = function_metrics {
         f.invoked();
     }
-    let guest_task = tokio::spawn(async move {
+    // The guest, with its bookkeeping once it ends.
+    let guest = async move {
         let state = task_state;
         let entry = task_entry;
         let outcome = state.executor().run(guest).await?;
@@ -258,8 +259,46 @@ async fn serve_component(
                 .result
                 .map_err(|failure| api::report_failure(&state, &entry, &failure, request_id)),
         )
-    });
-    match response.recv().await {
+    };
+    // Run inside this request's task (the executor polls the guest here
+    // first, as for /execute): a guest that sets its response and writes
+    // its body in one go ends before the head is handed on, with no task
+    // spawned and no wake-up across threads. A guest still running when
+    // its response arrives (a body larger than the channel holds, a slow
+    // one) goes on as a task of its own while the body streams.
+    let mut guest = Box::pin(guest);
+    let mut response = Box::pin(response.recv());
+    let (ended, answer) = tokio::select! {
+        biased;
+        ended = &mut guest => (ended, response.await),
+        answer = &mut response => match answer {
+            GuestResponse::None => (guest.await, GuestResponse::None),
+            answer => {
+                tokio::spawn(guest);
+                return answer_of(&entry, answer);
+            }
+        },
+    };
+    if !matches!(answer, GuestResponse::None) {
+        return answer_of(&entry, answer);
+    }
+    match ended {
+        Ok(Ok(())) => Err(ApiError::new(
+            ErrorCode::BadResponse,
+            format!(
+                "function {} returned without setting a response (wasi:http ResponseOutparam::set)",
+                entry.name
+            ),
+        )),
+        Ok(Err(e)) => Err(e),
+        Err(ExecError::Overloaded(o)) => Err(ApiError::new(ErrorCode::Overloaded, o.to_string())),
+        Err(ExecError::Panicked(msg)) => Err(ApiError::internal("execution failed", &msg)),
+    }
+}
+
+/// The answer to the client when the guest set a response (or an error).
+fn answer_of(entry: &FunctionEntry, answer: GuestResponse) -> Result<Response, ApiError> {
+    match answer {
         GuestResponse::Response(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -269,21 +308,10 @@ async fn serve_component(
             ErrorCode::BadResponse,
             format!("function {} answered with the error {code}", entry.name),
         )),
-        GuestResponse::None => match guest_task.await {
-            Ok(Ok(Ok(()))) => Err(ApiError::new(
-                ErrorCode::BadResponse,
-                format!(
-                    "function {} returned without setting a response (wasi:http ResponseOutparam::set)",
-                    entry.name
-                ),
-            )),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(ExecError::Overloaded(o))) => {
-                Err(ApiError::new(ErrorCode::Overloaded, o.to_string()))
-            }
-            Ok(Err(ExecError::Panicked(msg))) => Err(ApiError::internal("execution failed", &msg)),
-            Err(e) => Err(ApiError::internal("execution failed", &e)),
-        },
+        GuestResponse::None => Err(ApiError::internal(
+            "execution failed",
+            &"no response and no outcome",
+        )),
     }
 }
 

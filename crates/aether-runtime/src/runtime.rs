@@ -437,7 +437,9 @@ impl Runtime {
         invocation: Invocation<'_>,
         egress: Arc<EgressPolicy>,
     ) -> Result<Outcome, Failure> {
-        let usage = Arc::new(EgressUsage::default());
+        // Only a component can send requests: a module's invocation counts
+        // nothing (and allocates nothing for it).
+        let mut usage = None;
         let limits = invocation.limits;
         let stdout = BoundedOutput::new(limits.max_stdout_bytes);
         let stderr = BoundedOutput::new(limits.max_stderr_bytes);
@@ -487,12 +489,13 @@ impl Runtime {
             }
             Linked::Command(pre) => {
                 sandbox::deny_network(&mut wasi);
+                let counts = usage.insert(Arc::new(EgressUsage::default()));
                 let state = ComponentState::new(
                     wasi.build(),
                     MemoryLimiter::for_component(memory_limit),
                     deadline,
                     egress,
-                    usage.clone(),
+                    counts.clone(),
                 );
                 let mut store = self.guarded_store(state);
                 let run = async {
@@ -577,7 +580,7 @@ impl Runtime {
             exit_code,
             elapsed,
             peak_memory_bytes: peak,
-            outbound: usage.counts(),
+            outbound: usage.map(|u| u.counts()).unwrap_or_default(),
         })
     }
 

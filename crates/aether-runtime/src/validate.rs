@@ -95,6 +95,9 @@ pub(crate) fn inspect_component(wasm: &[u8]) -> Result<WasmShape, CompileError> 
             reason: e.to_string(),
         })?;
     let (mut http, mut run) = (false, false);
+    // The compile-time bound of modules applies to all the core modules a
+    // component embeds, together.
+    let mut functions = 0u64;
     // Nested modules and components come as sections of their own in
     // `parse_all`; only the outer component's imports and exports count.
     let mut depth = 0usize;
@@ -104,6 +107,16 @@ pub(crate) fn inspect_component(wasm: &[u8]) -> Result<WasmShape, CompileError> 
         })?;
         match payload {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::FunctionSection(reader) => {
+                functions += u64::from(reader.count());
+                if functions > u64::from(MAX_FUNCTIONS) {
+                    return Err(CompileError::InvalidWasm {
+                        reason: format!(
+                            "its core modules define more than {MAX_FUNCTIONS} functions together; at most {MAX_FUNCTIONS} are allowed (compile time)"
+                        ),
+                    });
+                }
+            }
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
@@ -326,6 +339,24 @@ mod tests {
         let err = validate_command_module(validation_engine(), &module(MAX_FUNCTIONS)).unwrap_err();
         assert!(
             matches!(err, CompileError::InvalidWasm { ref reason } if reason.contains("50001 functions")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_components_whose_modules_define_more_functions_than_compile_time_allows() {
+        let component = |n: u32| {
+            let mut wat = String::from("(component (core module");
+            for _ in 0..n {
+                wat.push_str(" (func)");
+            }
+            // No exports: the count is checked while parsing, before them.
+            wat.push_str("))");
+            wat::parse_str(&wat).unwrap()
+        };
+        let err = inspect(&component(MAX_FUNCTIONS + 1)).unwrap_err();
+        assert!(
+            matches!(err, CompileError::InvalidWasm { ref reason } if reason.contains("more than 50000 functions")),
             "{err}"
         );
     }

@@ -66,7 +66,8 @@ pub struct Generated {
 /// A WASI command module from `u`: it exports `_start: [] -> []` and a
 /// memory `memory`, may import any of [`WASI_IMPORTS`], and uses only the
 /// wasm features of Aether's engine (`aether-runtime` `sandbox::base_config`:
-/// wasmtime's defaults without memory64 and components, built without the
+/// wasmtime's defaults without memory64 (these are core modules, so the
+/// engine's component model plays no part), built without the
 /// `gc` and `threads` features). Multiple memories and tables are valid
 /// there but refused by the pool (one each); they are tested on their own
 /// (docs/SECURITY.md case 12) and not generated here, so that most modules
