@@ -131,21 +131,29 @@ async fn a_component_that_never_answers_is_a_502_and_one_that_spins_or_sleeps_a_
     edge.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_endless_response_body_is_cut_at_the_output_limit_and_counted() {
-    let edge = hostile_edge().await;
+/// GETs `path` of the hostile guest, whose head must be a 200 and whose
+/// body must break (never end as if complete); returns the bytes read, the
+/// body's error and the time it all took.
+async fn broken_stream(edge: &TestEdge, path: &str) -> (usize, reqwest::Error, Duration) {
     let started = Instant::now();
     let resp = edge
         .client
-        .get(format!("{}/fn/hostile/endless", edge.url))
+        .get(format!("{}/fn/hostile{path}", edge.url))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 200, "{path}");
     let (read, ended) = drain(resp).await;
     let took = started.elapsed();
-    let error = ended.expect_err("a body cut at the limit must not end as if complete");
-    assert!(error.is_body() || error.is_decode(), "{error:?}");
+    let error = ended.expect_err("a cut body must not end as if complete");
+    assert!(error.is_body() || error.is_decode(), "{path}: {error:?}");
+    (read, error, took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_response_body_is_cut_at_the_output_limit_and_counted() {
+    let edge = hostile_edge().await;
+    let (read, error, took) = broken_stream(&edge, "/endless").await;
     assert!(
         read <= OUTPUT_LIMIT + ENDLESS_CHUNK,
         "{read} bytes passed a limit of {OUTPUT_LIMIT}"
@@ -406,18 +414,7 @@ async fn slow_readers_and_slow_senders_are_stopped_at_the_time_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_growth_while_streaming_breaks_the_body_and_before_the_response_is_a_507() {
     let edge = hostile_edge().await;
-    let started = Instant::now();
-    let resp = edge
-        .client
-        .get(format!("{}/fn/hostile/grow", edge.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let (read, ended) = drain(resp).await;
-    let took = started.elapsed();
-    let error = ended.expect_err("a body cut by the memory limit must not end as if complete");
-    assert!(error.is_body() || error.is_decode(), "{error:?}");
+    let (read, error, took) = broken_stream(&edge, "/grow").await;
     // A line per MiB: a few lines before 16 MiB.
     assert!(read > 0 && read < 1024, "{read} bytes");
     assert!(took < TIME_LIMIT + MARGIN, "{took:?}");
