@@ -131,6 +131,17 @@ async fn a_component_that_never_answers_is_a_502_and_one_that_spins_or_sleeps_a_
     edge.stop().await;
 }
 
+/// Waits (5 s at most) until the hostile guest's errors with `code` in
+/// `/metrics` are `n`: a failure after the response head is counted when
+/// the guest's task ends, a moment after the client saw the broken body.
+async fn counted_soon(edge: &TestEdge, code: &str, n: u64) {
+    aether_e2e::eventually(Duration::from_secs(5), code, || async move {
+        errors_counted(edge, "hostile", code).await == n
+    })
+    .await
+    .unwrap();
+}
+
 /// GETs `path` of the hostile guest, whose head must be a 200 and whose
 /// body must break (never end as if complete); returns the bytes read, the
 /// body's error and the time it all took.
@@ -161,16 +172,7 @@ async fn an_endless_response_body_is_cut_at_the_output_limit_and_counted() {
     assert!(read >= OUTPUT_LIMIT / 2, "cut early: {read} bytes");
     assert!(took < Duration::from_secs(5), "{took:?}");
     eprintln!("/endless: {read} bytes (limit {OUTPUT_LIMIT}), then {error}, in {took:?}");
-    aether_e2e::eventually(
-        Duration::from_secs(5),
-        "the output limit's error metric",
-        || {
-            let edge = &edge;
-            async move { errors_counted(edge, "hostile", "output_limit_exceeded").await == 1 }
-        },
-    )
-    .await
-    .unwrap();
+    counted_soon(&edge, "output_limit_exceeded", 1).await;
     assert_alive(&edge).await;
     edge.stop().await;
 }
@@ -422,16 +424,7 @@ async fn memory_growth_while_streaming_breaks_the_body_and_before_the_response_i
     // Counted although the client got a 200 head: the failure after it
     // is in aether_edge_errors_total (the guest task reports it when it
     // ends, so wait for it).
-    aether_e2e::eventually(
-        Duration::from_secs(5),
-        "the mid-body memory failure counted",
-        || {
-            let edge = &edge;
-            async move { errors_counted(edge, "hostile", "memory_limit_exceeded").await == 1 }
-        },
-    )
-    .await
-    .unwrap();
+    counted_soon(&edge, "memory_limit_exceeded", 1).await;
     assert_alive(&edge).await;
 
     let (status, body, took) = get(&edge, "/grow-first").await;
