@@ -7,7 +7,7 @@ use aether_http::ApiError;
 use aether_http::guard::MissingContentType;
 use aether_proto::control::{ExecutionFailedReport, NotifyAccepted};
 use aether_proto::{EdgeHealth, ErrorCode, ExecuteResponse};
-use aether_runtime::{CompileError, Invocation, InvokeError, ModuleSource};
+use aether_runtime::{CompileError, EgressPolicy, Invocation, InvokeError, ModuleSource};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -155,7 +155,7 @@ async fn run_function(
     if let Some(f) = function_metrics {
         f.invoked();
     }
-    let egress = crate::trigger::egress_policy(&entry)?;
+    let egress = egress_policy(&entry)?;
     let result = runtime.execute_with(&module, invocation, egress).await;
     if let (Ok(outcome), Some(metrics)) = (&result, metrics) {
         metrics.outbound(outcome.outbound);
@@ -193,6 +193,25 @@ async fn run_function(
                 .or_else(|| client_id.as_ref().map(ToString::to_string)),
         )),
     }
+}
+
+/// The function's outbound allow-list (parsed per request only when it
+/// has entries; the control plane refused bad entries at deploy).
+pub(crate) fn egress_policy(entry: &FunctionEntry) -> Result<Arc<EgressPolicy>, ApiError> {
+    static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
+    if entry.allowed_outbound_hosts.is_empty() {
+        return Ok(DENY_ALL
+            .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
+            .clone());
+    }
+    EgressPolicy::new(&entry.allowed_outbound_hosts)
+        .map(Arc::new)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("function {}: allowed_outbound_hosts: {e}", entry.name),
+            )
+        })
 }
 
 /// The error code of a failed invocation.

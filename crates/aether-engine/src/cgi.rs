@@ -128,7 +128,7 @@ pub fn parse(stdout: Bytes) -> Result<CgiResponse, String> {
             .map_err(|_| format!("its CGI header name {name:?} is not a valid header name"))?;
         let value = HeaderValue::from_str(value)
             .map_err(|_| format!("its CGI header {name} has an invalid value"))?;
-        if crate::trigger::is_hop_by_hop(&name) {
+        if crate::hop::is_hop_by_hop(&name) {
             continue;
         }
         headers.append(name, value);

@@ -24,6 +24,7 @@ pub mod durable;
 pub mod events;
 pub mod executor;
 pub mod histogram;
+pub mod hop;
 pub mod identity;
 pub mod input;
 pub mod loader;

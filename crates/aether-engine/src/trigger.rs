@@ -10,56 +10,18 @@ use std::sync::atomic::Ordering;
 
 use aether_http::ApiError;
 use aether_proto::ErrorCode;
-use aether_runtime::{EgressPolicy, GuestResponse, HttpCall, HttpInvocation, Invocation};
+use aether_runtime::{GuestResponse, HttpCall, HttpInvocation, Invocation};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, Uri, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use crate::api::{self, Loaded};
 use crate::executor::ExecError;
+use crate::hop::strip_hop_by_hop;
 use crate::registry::FunctionEntry;
 use crate::state::AppState;
-
-/// Headers that belong to one connection, not to the request or response
-/// (RFC 9110 §7.6.1, plus the legacy `Proxy-Connection`).
-pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
-}
-
-/// Removes hop-by-hop headers, including those a `Connection` header names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    let hop: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| is_hop_by_hop(n))
-        .cloned()
-        .collect();
-    for name in hop {
-        headers.remove(name);
-    }
-}
 
 /// The function's name and the path it sees, from `/fn/{name}[/{path}]`.
 fn split_path(path: &str) -> Option<(&str, String)> {
@@ -175,25 +137,6 @@ async fn serve(
     }
 }
 
-/// The function's outbound allow-list (parsed per request only when it
-/// has entries; the control plane refused bad entries at deploy).
-pub(crate) fn egress_policy(entry: &FunctionEntry) -> Result<Arc<EgressPolicy>, ApiError> {
-    static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
-    if entry.allowed_outbound_hosts.is_empty() {
-        return Ok(DENY_ALL
-            .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
-            .clone());
-    }
-    EgressPolicy::new(&entry.allowed_outbound_hosts)
-        .map(Arc::new)
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("function {}: allowed_outbound_hosts: {e}", entry.name),
-            )
-        })
-}
-
 fn too_large(length: u64, max_input: u64) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
@@ -209,7 +152,7 @@ async fn serve_component(
     (module, _source): Loaded,
     request: axum::http::Request<Body>,
 ) -> Result<Response, ApiError> {
-    let egress = egress_policy(&entry)?;
+    let egress = api::egress_policy(&entry)?;
     let call = state
         .runtime()
         .http_call(
@@ -310,7 +253,7 @@ fn answer_of(entry: &FunctionEntry, answer: GuestResponse) -> Result<Response, A
         )),
         GuestResponse::None => Err(ApiError::internal(
             "execution failed",
-            &"no response and no outcome",
+            "no response and no outcome",
         )),
     }
 }
@@ -356,7 +299,7 @@ async fn serve_cgi(
         headers: &parts.headers,
         content_length: body.len(),
     }));
-    let egress = egress_policy(&entry)?;
+    let egress = api::egress_policy(&entry)?;
     let request_id = aether_http::request_id::current();
     let job_state = state.clone();
     let job = async move {
@@ -434,20 +377,5 @@ mod tests {
         assert_eq!(host("a.b.fn.example.com"), None);
         assert_eq!(host("hello.fn.example.org"), None);
         assert_eq!(host("evilfn.example.com"), None);
-    }
-
-    #[test]
-    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
-        let mut h = HeaderMap::new();
-        h.insert("connection", "close, x-private".parse().unwrap());
-        h.insert("x-private", "1".parse().unwrap());
-        h.insert("keep-alive", "timeout=5".parse().unwrap());
-        h.insert("transfer-encoding", "chunked".parse().unwrap());
-        h.insert("x-request-id", "abc".parse().unwrap());
-        h.insert("content-type", "text/plain".parse().unwrap());
-        strip_hop_by_hop(&mut h);
-        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
-        assert_eq!(left.len(), 2, "{left:?}");
-        assert!(h.contains_key("x-request-id") && h.contains_key("content-type"));
     }
 }
