@@ -8,8 +8,8 @@
 //! It needs `examples/hello_world` built for wasm32-wasip1 and the release
 //! `aether-engine` binary (`(cd examples && cargo build --release) &&
 //! cargo build --release -p aether-engine`, as in BENCHMARKS.md). The
-//! other subcommands, `distribution`, `load` and `control`, live in their
-//! modules; `aether-bench --help` lists them.
+//! other subcommands, `distribution`, `load`, `control` and `tenants`,
+//! live in their modules; `aether-bench --help` lists them.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ mod control;
 mod distribution;
 mod kinds;
 mod load;
+mod tenants;
 
 /// Aether's benchmarks: the runtime's micro-benchmarks, deploy-to-ready
 /// across edges, and the side-by-side load benchmark (BENCHMARKS.md says
@@ -66,6 +67,12 @@ enum Bench {
     /// replicas). Needs aether-control and aether-engine built beside this
     /// binary and PostgreSQL installed (initdb).
     Control(control::Options),
+    /// Many tenants (issue 18) side by side with one function, at c=16:
+    /// 1 000 distinct hello_world-sized modules with uniform traffic,
+    /// 10 000 with Zipf traffic, first requests to never-called functions,
+    /// and the edge's RSS. Needs examples/hello_world, the release
+    /// aether-engine and wrk; `--smoke` runs in about a minute.
+    Tenants(tenants::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,6 +86,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Distribution => tokio::runtime::Runtime::new()?.block_on(distribution::run()),
         Bench::Load(options) => tokio::runtime::Runtime::new()?.block_on(load::run(options)),
         Bench::Control(options) => tokio::runtime::Runtime::new()?.block_on(control::run(options)),
+        Bench::Tenants(options) => tokio::runtime::Runtime::new()?.block_on(tenants::run(options)),
     }
 }
 
