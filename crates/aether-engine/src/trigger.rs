@@ -144,8 +144,9 @@ fn too_large(length: u64, max_input: u64) -> ApiError {
     )
 }
 
-/// A `wasi:http` component: the guest runs as a task of its own (it may go
-/// on writing the body after the head is out) inside an execution slot.
+/// A `wasi:http` component, inside an execution slot: the guest runs in
+/// this request's task until its response head is set, then (if it is
+/// still writing its body) as a task of its own.
 async fn serve_component(
     state: &AppState,
     entry: Arc<FunctionEntry>,
