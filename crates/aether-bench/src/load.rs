@@ -95,12 +95,12 @@ impl Options {
 
 /// One wrk measurement.
 #[derive(Debug, Clone, Copy)]
-struct Point {
-    requests: u64,
-    rps: f64,
-    p50_us: f64,
-    p99_us: f64,
-    errors: u64,
+pub(crate) struct Point {
+    pub(crate) requests: u64,
+    pub(crate) rps: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) errors: u64,
 }
 
 /// One line of the table.
@@ -185,8 +185,20 @@ async fn wrk(
     concurrency: u32,
     secs: u64,
 ) -> anyhow::Result<Point> {
+    run_wrk(&o.wrk, base, script, concurrency, secs).await
+}
+
+/// Runs the wrk binary `wrk` for `secs` at `concurrency` connections with a
+/// Lua script whose `done` prints an `AETHER_RESULT` line.
+pub(crate) async fn run_wrk(
+    wrk: &str,
+    base: &str,
+    script: &Path,
+    concurrency: u32,
+    secs: u64,
+) -> anyhow::Result<Point> {
     let threads = concurrency.clamp(1, 2);
-    let out = tokio::process::Command::new(&o.wrk)
+    let out = tokio::process::Command::new(wrk)
         .args(["-t", &threads.to_string(), "-c", &concurrency.to_string()])
         .args([
             "-d",
@@ -201,7 +213,7 @@ async fn wrk(
         .stdin(Stdio::null())
         .output()
         .await
-        .with_context(|| format!("cannot run {}", o.wrk))?;
+        .with_context(|| format!("cannot run {wrk}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
@@ -261,7 +273,7 @@ fn print_row(scenario: &str, c: u32, p: &Point) {
     );
 }
 
-fn fmt_us(us: f64) -> String {
+pub(crate) fn fmt_us(us: f64) -> String {
     if us >= 1000.0 {
         format!("{:.2} ms", us / 1000.0)
     } else {

@@ -363,16 +363,20 @@ fn edge_rss(wasm: &[u8]) -> anyhow::Result<(u64, u64)> {
 }
 
 fn rss_mib(pid: u32) -> anyhow::Result<u64> {
+    Ok(rss_kib(pid)?.div_ceil(1024))
+}
+
+/// A process's resident set (VmRSS) in KiB.
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: u64 = status
+    Ok(status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .context("no VmRSS")?
         .trim()
         .trim_end_matches("kB")
         .trim()
-        .parse()?;
-    Ok(kb.div_ceil(1024))
+        .parse()?)
 }
 
 fn free_port() -> std::io::Result<u16> {

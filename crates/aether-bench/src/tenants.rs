@@ -32,14 +32,13 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aether_e2e::{Process, free_port, start_standalone_edge_with};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::load::{command_line, cpu_model, load_average};
+use crate::load::{Point, command_line, cpu_model, fmt_us, load_average, run_wrk};
 
 /// Connections wrk opens for every point.
 const CONCURRENCY: u32 = 16;
@@ -140,15 +139,6 @@ fn fresh_name(index: usize) -> String {
     format!("x{index:05}")
 }
 
-/// One wrk measurement.
-#[derive(Debug, Clone, Copy)]
-struct Point {
-    rps: f64,
-    p50_us: f64,
-    p99_us: f64,
-    errors: u64,
-}
-
 /// One line of the table.
 struct Row {
     scenario: &'static str,
@@ -234,54 +224,10 @@ end
     Ok(path)
 }
 
-/// Runs wrk (2 threads, `CONCURRENCY` connections) for `secs`.
-async fn wrk(o: &Options, base: &str, script: &Path, secs: u64) -> anyhow::Result<Point> {
-    let out = tokio::process::Command::new(&o.wrk)
-        .args(["-t", "2", "-c", &CONCURRENCY.to_string()])
-        .args([
-            "-d",
-            &format!("{secs}s"),
-            "--timeout",
-            "10s",
-            "--latency",
-            "-s",
-        ])
-        .arg(script)
-        .arg(base)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .with_context(|| format!("cannot run {}", o.wrk))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("AETHER_RESULT "))
-        .with_context(|| {
-            format!(
-                "wrk printed no result; stdout:\n{stdout}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-    let f: Vec<f64> = line
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("bad wrk result line {line:?}"))?;
-    let [requests, duration_us, p50_us, p99_us, errors] = f[..] else {
-        bail!("bad wrk result line {line:?}");
-    };
-    Ok(Point {
-        rps: requests / (duration_us / 1e6),
-        p50_us,
-        p99_us,
-        errors: errors as u64,
-    })
-}
-
 /// A 1 s warm-up, then the measured point, printed as it comes.
 async fn measure(o: &Options, base: &str, script: &Path, label: &str) -> anyhow::Result<Point> {
-    wrk(o, base, script, 1).await?;
-    let p = wrk(o, base, script, o.secs()).await?;
+    run_wrk(&o.wrk, base, script, CONCURRENCY, 1).await?;
+    let p = run_wrk(&o.wrk, base, script, CONCURRENCY, o.secs()).await?;
     println!(
         "{label:<40} {:>9.0} req/s  p50 {:>8}  p99 {:>8}  errors {}",
         p.rps,
@@ -290,14 +236,6 @@ async fn measure(o: &Options, base: &str, script: &Path, label: &str) -> anyhow:
         p.errors
     );
     Ok(p)
-}
-
-fn fmt_us(us: f64) -> String {
-    if us >= 1000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{us:.0} µs")
-    }
 }
 
 /// `/execute` of `function` through `client`: checks the hello world
@@ -362,21 +300,7 @@ async fn wait_deployed(edge: &Process, edge_dir: &Path, n: usize) -> anyhow::Res
 
 /// The process's resident set (VmRSS) in MiB.
 fn rss_mib(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()?;
-    Ok(kb / 1024.0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
+    Ok(crate::rss_kib(pid)? as f64 / 1024.0)
 }
 
 /// Runs the benchmark with the options given after `tenants`.
@@ -492,8 +416,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
          1 ms); modules from: {sources}.",
         sizes.fresh,
         sizes.zipf,
-        fmt_us(percentile(&firsts, 0.5).as_secs_f64() * 1e6),
-        fmt_us(percentile(&firsts, 0.99).as_secs_f64() * 1e6),
+        fmt_us(crate::percentile(&firsts, 0.5).as_secs_f64() * 1e6),
+        fmt_us(crate::percentile(&firsts, 0.99).as_secs_f64() * 1e6),
         fmt_us(firsts.last().map_or(0.0, |d| d.as_secs_f64() * 1e6)),
     );
     println!("{first_line}");
