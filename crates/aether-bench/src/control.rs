@@ -29,7 +29,7 @@ use aether_fixtures::postgres::Cluster;
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::load::{command_line, cpu_model, load_average};
+use crate::load::{command_line, load_average, machine};
 
 /// Options of `aether-bench control`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -885,13 +885,9 @@ fn facts(s: &mut String, o: &Options, pg_version: &str, pg_settings: &str, fsync
     let _ = writeln!(s, "## Control plane: redb vs PostgreSQL\n");
     let _ = writeln!(
         s,
-        "- Machine: {}, {} CPUs, Linux {}; the benchmark client, the control planes, the edges \
-         and PostgreSQL share the cores.",
-        cpu_model(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
+        "- Machine: {}; the benchmark client, the control planes, the edges and PostgreSQL \
+         share the cores.",
+        machine()
     );
     let _ = writeln!(
         s,

@@ -378,6 +378,27 @@ pub(crate) fn load_average() -> String {
         .join(" ")
 }
 
+/// The machine for a table's header: CPU model, CPU count, kernel.
+pub(crate) fn machine() -> String {
+    format!(
+        "{}, {} CPUs, Linux {}",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    )
+}
+
+/// wrk's version, as `wrk -v` prints it (without its build details).
+pub(crate) fn wrk_version(wrk: &str) -> String {
+    command_line(wrk, &["-v"])
+        .split(" [")
+        .next()
+        .unwrap_or("wrk")
+        .to_owned()
+}
+
 /// The CPU model from /proc/cpuinfo.
 pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -997,12 +1018,8 @@ fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
     let _ = writeln!(s, "## Load: `/execute` side by side (`bench/run.sh`)\n");
     let _ = writeln!(
         s,
-        "- Machine: {}, {} CPUs, Linux {}; wrk and the servers share the cores.",
-        cpu_model(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
+        "- Machine: {}; wrk and the servers share the cores.",
+        machine()
     );
     let _ = writeln!(
         s,
@@ -1010,10 +1027,7 @@ fn render(o: &Options, rows: &[Row], wasmtime_version: Option<&str>) -> String {
         env!("CARGO_PKG_VERSION"),
         command_line("git", &["describe", "--always", "--dirty"]),
         command_line("rustc", &["-V"]),
-        command_line(&o.wrk, &["-v"])
-            .split(" [")
-            .next()
-            .unwrap_or("wrk"),
+        wrk_version(&o.wrk),
         wasmtime_version.unwrap_or("wasmtime serve not run")
     );
     let _ = writeln!(

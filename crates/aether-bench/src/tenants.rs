@@ -38,7 +38,7 @@ use aether_e2e::{Process, free_port, start_standalone_edge_with};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::load::{Point, command_line, cpu_model, fmt_us, load_average, run_wrk};
+use crate::load::{Point, command_line, fmt_us, load_average, machine, run_wrk, wrk_version};
 
 /// Connections wrk opens for every point.
 const CONCURRENCY: u32 = 16;
@@ -440,12 +440,8 @@ fn render(o: &Options, sizes: Sizes, rows: &[Row], first_line: &str, rss_line: &
     let _ = writeln!(s, "## Many tenants (`aether-bench tenants`)\n");
     let _ = writeln!(
         s,
-        "- Machine: {}, {} CPUs, Linux {}; wrk and the edge share the cores.",
-        cpu_model(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim()
+        "- Machine: {}; wrk and the edge share the cores.",
+        machine()
     );
     let _ = writeln!(
         s,
@@ -453,10 +449,7 @@ fn render(o: &Options, sizes: Sizes, rows: &[Row], first_line: &str, rss_line: &
         env!("CARGO_PKG_VERSION"),
         command_line("git", &["describe", "--always", "--dirty"]),
         command_line("rustc", &["-V"]),
-        command_line(&o.wrk, &["-v"])
-            .split(" [")
-            .next()
-            .unwrap_or("wrk"),
+        wrk_version(&o.wrk),
     );
     let _ = writeln!(
         s,
