@@ -94,11 +94,20 @@ async fn drain(mut resp: reqwest::Response) -> (usize, Result<(), reqwest::Error
 /// The `/metrics` sample `aether_edge_errors_total` of `function` and
 /// `code`; 0 while there is none.
 async fn errors_counted(edge: &TestEdge, function: &str, code: &str) -> u64 {
+    sample(
+        edge,
+        "aether_edge_errors_total",
+        &[("function", function), ("code", code)],
+    )
+    .await
+}
+
+/// The `/metrics` sample `name` with `labels` (0 while there is none),
+/// read with the fixtures' Prometheus parser.
+async fn sample(edge: &TestEdge, name: &str, labels: &[(&str, &str)]) -> u64 {
     let text = edge.get("/metrics").await.text().await.unwrap();
-    let series = format!("aether_edge_errors_total{{function=\"{function}\",code=\"{code}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    let scrape = aether_fixtures::prometheus::parse(&text);
+    aether_fixtures::prometheus::value_or_zero(&scrape, name, labels) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,11 +540,12 @@ async fn counting_server() -> (u16, Arc<AtomicUsize>) {
 /// The `/metrics` sample `aether_edge_outbound_requests_total` with
 /// `result`; 0 while there is none.
 async fn outbound_counted(edge: &TestEdge, result: &str) -> u64 {
-    let text = edge.get("/metrics").await.text().await.unwrap();
-    let series = format!("aether_edge_outbound_requests_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    sample(
+        edge,
+        "aether_edge_outbound_requests_total",
+        &[("result", result)],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
