@@ -195,23 +195,15 @@ async fn run_function(
     }
 }
 
-/// The function's outbound allow-list (parsed per request only when it
-/// has entries; the control plane refused bad entries at deploy).
+/// The function's outbound allow-list ([`FunctionEntry::egress`]), or the
+/// answer when it cannot be parsed.
 pub(crate) fn egress_policy(entry: &FunctionEntry) -> Result<Arc<EgressPolicy>, ApiError> {
-    static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
-    if entry.allowed_outbound_hosts.is_empty() {
-        return Ok(DENY_ALL
-            .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
-            .clone());
-    }
-    EgressPolicy::new(&entry.allowed_outbound_hosts)
-        .map(Arc::new)
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("function {}: allowed_outbound_hosts: {e}", entry.name),
-            )
-        })
+    entry.egress().map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("function {}: allowed_outbound_hosts: {e}", entry.name),
+        )
+    })
 }
 
 /// The error code of a failed invocation.

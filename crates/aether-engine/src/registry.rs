@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use aether_proto::control::FunctionKind;
 use aether_proto::validate_function_name;
-use aether_runtime::{Limits, ModuleHash};
+use aether_runtime::{EgressError, EgressPolicy, Limits, ModuleHash};
 
 use crate::stats::ExecutionStats;
 
@@ -60,9 +60,26 @@ pub struct FunctionEntry {
     /// Execution statistics, shared by every version of the name.
     pub stats: Arc<ExecutionStats>,
     stamp: Option<FileStamp>,
+    /// `allowed_outbound_hosts` parsed, at the first request that needs it.
+    egress: OnceLock<Result<Arc<EgressPolicy>, EgressError>>,
 }
 
 impl FunctionEntry {
+    /// The outbound allow-list, parsed once per entry (the control plane
+    /// refused bad entries at deploy; one that this edge cannot parse is
+    /// an error at every call). No entries: the shared deny-all policy.
+    pub fn egress(&self) -> Result<Arc<EgressPolicy>, EgressError> {
+        static DENY_ALL: OnceLock<Arc<EgressPolicy>> = OnceLock::new();
+        if self.allowed_outbound_hosts.is_empty() {
+            return Ok(DENY_ALL
+                .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
+                .clone());
+        }
+        self.egress
+            .get_or_init(|| EgressPolicy::new(&self.allowed_outbound_hosts).map(Arc::new))
+            .clone()
+    }
+
     /// True for a function the control plane installed (not a file of
     /// `func_dir`).
     pub fn is_managed(&self) -> bool {
@@ -178,6 +195,7 @@ impl Registry {
             allowed_outbound_hosts: f.allowed_outbound_hosts,
             version: Some(f.version),
             stamp: None,
+            egress: OnceLock::new(),
         });
         self.write().insert(f.name, entry.clone());
         entry
@@ -282,6 +300,7 @@ impl Registry {
             version: None,
             stats: self.stats_for(name),
             stamp,
+            egress: OnceLock::new(),
         });
         let mut functions = self.write();
         // A deploy may have installed the name since the look above.
@@ -444,6 +463,25 @@ mod tests {
         });
         assert_eq!(managed.kind, FunctionKind::Http);
         assert_eq!(reg.get("proxy").unwrap().allowed_outbound_hosts, hosts);
+        // Parsed once and kept: the same policy at every call.
+        let first = managed.egress().unwrap();
+        assert!(!first.is_empty());
+        assert!(Arc::ptr_eq(&first, &managed.egress().unwrap()));
+        assert!(local.egress().unwrap().is_empty());
+        // An entry this edge cannot parse is an error at every call.
+        let bad = reg.install(ManagedFunction {
+            name: "bad".into(),
+            hash: ModuleHash::of(b"bad"),
+            path: dir.path().join("bad.wasm"),
+            args: Vec::new(),
+            env: Vec::new(),
+            limits: Limits::default(),
+            kind: FunctionKind::Http,
+            allowed_outbound_hosts: vec!["ftp://x".into()],
+            version: 1,
+        });
+        assert!(bad.egress().is_err());
+        assert!(bad.egress().is_err());
     }
 
     #[test]
