@@ -69,11 +69,8 @@ impl FunctionEntry {
     /// refused bad entries at deploy; one that this edge cannot parse is
     /// an error at every call). No entries: the shared deny-all policy.
     pub fn egress(&self) -> Result<Arc<EgressPolicy>, EgressError> {
-        static DENY_ALL: OnceLock<Arc<EgressPolicy>> = OnceLock::new();
         if self.allowed_outbound_hosts.is_empty() {
-            return Ok(DENY_ALL
-                .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
-                .clone());
+            return Ok(EgressPolicy::shared_deny_all());
         }
         self.egress
             .get_or_init(|| EgressPolicy::new(&self.allowed_outbound_hosts).map(Arc::new))

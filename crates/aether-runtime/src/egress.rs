@@ -140,6 +140,14 @@ impl EgressPolicy {
         }
     }
 
+    /// One process-wide deny-all policy, shared (no allocation per call).
+    pub fn shared_deny_all() -> Arc<EgressPolicy> {
+        static DENY_ALL: OnceLock<Arc<EgressPolicy>> = OnceLock::new();
+        DENY_ALL
+            .get_or_init(|| Arc::new(EgressPolicy::deny_all()))
+            .clone()
+    }
+
     /// Whether the allow-list is empty (every request is denied).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

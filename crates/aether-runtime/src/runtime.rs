@@ -424,9 +424,8 @@ impl Runtime {
         module: &LoadedModule,
         invocation: Invocation<'_>,
     ) -> Result<Outcome, Failure> {
-        static DENY_ALL: std::sync::OnceLock<Arc<EgressPolicy>> = std::sync::OnceLock::new();
-        let deny = DENY_ALL.get_or_init(|| Arc::new(EgressPolicy::deny_all()));
-        self.execute_with(module, invocation, deny.clone()).await
+        self.execute_with(module, invocation, EgressPolicy::shared_deny_all())
+            .await
     }
 
     /// [`Runtime::execute`] with the function's outbound allow-list: a
