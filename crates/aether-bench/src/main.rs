@@ -25,6 +25,7 @@ const RESTARTS: usize = 20;
 /// Compilations timed for the compile figure.
 const COMPILES: usize = 10;
 
+mod coldstart;
 mod control;
 mod distribution;
 mod kinds;
@@ -73,6 +74,11 @@ enum Bench {
     /// and the edge's RSS. Needs examples/hello_world, the release
     /// aether-engine and wrk; `--smoke` runs in about a minute.
     Tenants(tenants::Options),
+    /// Where the first request to a deployed, never-loaded function spends
+    /// its time, in process: end to end and by phase (artifact read,
+    /// checksum, deserialize, link, first instantiate). Needs
+    /// examples/hello_world.
+    Coldstart(coldstart::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Load(options) => tokio::runtime::Runtime::new()?.block_on(load::run(options)),
         Bench::Control(options) => tokio::runtime::Runtime::new()?.block_on(control::run(options)),
         Bench::Tenants(options) => tokio::runtime::Runtime::new()?.block_on(tenants::run(options)),
+        Bench::Coldstart(options) => coldstart::run(options),
     }
 }
 
@@ -368,11 +375,18 @@ fn rss_mib(pid: u32) -> anyhow::Result<u64> {
 
 /// A process's resident set (VmRSS) in KiB.
 pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// A `/proc/PID/status` figure in KiB: `VmRSS`, `RssAnon` (the process's
+/// own memory), `RssFile` (mapped file pages, the page cache's) or
+/// `RssShmem` (shared memory: memfd images).
+pub(crate) fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     Ok(status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?
         .trim()
         .trim_end_matches("kB")
         .trim()
