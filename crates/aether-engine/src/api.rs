@@ -242,8 +242,9 @@ pub(crate) fn report_failure(
     ApiError::new(code, format!("function {}: {}", entry.name, failure.error)).with_stderr(stderr)
 }
 
-/// The function's module, from memory or else (on a blocking thread: reading
-/// and compiling block) from its disk artifact or its wasm.
+/// The function's module, from memory (linked, or held and linked now)
+/// or else (on a blocking thread: reading and compiling block) from its
+/// disk artifact or its wasm.
 pub(crate) async fn load(
     state: &AppState,
     entry: Arc<FunctionEntry>,
@@ -295,17 +296,25 @@ fn compile_error(name: &str, e: CompileError) -> ApiError {
         CompileError::Read { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             not_found(name)
         }
+        CompileError::OverBudget { .. } => ApiError::new(
+            ErrorCode::MemoryBudgetExceeded,
+            format!("function {name} cannot be loaded: {e}"),
+        ),
         other => ApiError::internal(&format!("cannot load function {name}"), &other),
     }
 }
 
 /// `GET /health`.
 pub async fn health(State(state): State<AppState>) -> Response {
+    let (held_modules, module_memory_bytes) = state.runtime().held_modules();
     axum::Json(EdgeHealth {
         status: "ok".into(),
         node_id: state.node_id().to_owned(),
         functions: state.registry().len(),
         cached_modules: state.runtime().cached_modules(),
+        held_modules,
+        module_memory_bytes,
+        module_memory_budget_bytes: state.runtime().config().module_memory_budget,
         uptime_s: state.uptime().as_secs(),
         events_dropped: state.events().dropped(),
     })

@@ -124,8 +124,10 @@ pub struct RuntimeSection {
     pub exec_timeout: Option<String>,
     /// Linear-memory limit per invocation, e.g. `"16MB"`.
     pub memory_limit: Option<String>,
-    /// Compiled modules kept in memory.
+    /// Modules kept linked and ready to instantiate.
     pub cache_size: Option<usize>,
+    /// Most memory the loaded modules may take, e.g. `"4GiB"`.
+    pub module_memory_budget: Option<String>,
     /// Largest stdout/stderr per invocation, e.g. `"1MiB"`.
     pub max_output: Option<String>,
     /// Largest input per invocation, e.g. `"1MiB"`.
@@ -165,9 +167,14 @@ pub struct Flags {
     /// Memory limit per invocation [default: 16MB].
     #[arg(long, env = "AETHER_MEMORY_LIMIT")]
     pub memory_limit: Option<String>,
-    /// Compiled modules kept in memory [default: 100].
+    /// Modules kept linked and ready to instantiate [default: 100]; the
+    /// others stay in memory compiled, microseconds from ready.
     #[arg(long, env = "AETHER_CACHE_SIZE")]
     pub cache_size: Option<usize>,
+    /// Most memory the loaded modules' compiled code may take; a load past
+    /// it is refused (503 memory_budget_exceeded) [default: 4GiB].
+    #[arg(long, env = "AETHER_MODULE_MEMORY_BUDGET")]
+    pub module_memory_budget: Option<String>,
     /// Largest stdout and stderr per invocation [default: 1MiB].
     #[arg(long, env = "AETHER_MAX_OUTPUT")]
     pub max_output: Option<String>,
@@ -247,8 +254,10 @@ pub struct EngineConfig {
     pub limits: Limits,
     /// Largest input in bytes.
     pub max_input: u64,
-    /// Compiled modules kept in memory.
+    /// Modules kept linked and ready.
     pub cache_size: usize,
+    /// Bytes the loaded modules may take.
+    pub module_memory_budget: u64,
     /// Concurrent executions.
     pub max_concurrency: usize,
     /// Requests waiting for a slot before 503.
@@ -296,6 +305,7 @@ impl Default for EngineConfig {
             limits: Limits::default(),
             max_input: DEFAULT_MAX_INPUT,
             cache_size: DEFAULT_CACHE_SIZE,
+            module_memory_budget: aether_runtime::DEFAULT_MODULE_MEMORY_BUDGET,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             max_queue: DEFAULT_MAX_QUEUE,
             scan_interval: DEFAULT_SCAN_INTERVAL,
@@ -352,6 +362,13 @@ impl EngineConfig {
             cfg.scan_interval = s;
         }
         cfg.cache_size = flags.cache_size.or(rt.cache_size).unwrap_or(cfg.cache_size);
+        if let Some(b) = layers::size(
+            "module_memory_budget",
+            &flags.module_memory_budget,
+            &rt.module_memory_budget,
+        )? {
+            cfg.module_memory_budget = b;
+        }
         cfg.max_concurrency = flags
             .max_concurrency
             .or(rt.max_concurrency)
@@ -463,6 +480,7 @@ impl EngineConfig {
         RuntimeConfig {
             default_limits: self.limits,
             cache_size: self.cache_size,
+            module_memory_budget: self.module_memory_budget,
             artifact_dir: Some(self.artifact_dir()),
             // Every running execution needs a slot; a few spare ones cover
             // the instant between a permit's release and the slot's.
@@ -601,6 +619,7 @@ mod tests {
             exec_timeout = "500ms"
             memory_limit = "32MiB"
             cache_size = 7
+            module_memory_budget = "512MiB"
             "#,
         )
         .unwrap();
@@ -619,6 +638,7 @@ mod tests {
         assert_eq!(cfg.limits.timeout, Duration::from_millis(500));
         assert_eq!(cfg.limits.memory_bytes, 32 << 20);
         assert_eq!(cfg.cache_size, 7);
+        assert_eq!(cfg.module_memory_budget, 512 << 20);
         assert!(!cfg.telemetry);
         assert!(EngineConfig::load(&Flags::default()).unwrap().telemetry);
         let off = EngineConfig::load(&Flags {

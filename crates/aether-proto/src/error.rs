@@ -49,11 +49,15 @@ pub enum ErrorCode {
     /// (a CGI program whose output has no header block, a malformed
     /// header or status).
     BadResponse,
+    /// The edge's module memory budget is exhausted: it refuses to load one
+    /// more module rather than swap. Retry on another edge; the operator
+    /// raises the budget or removes functions.
+    MemoryBudgetExceeded,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (`ALL[c as usize] == c`).
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -73,6 +77,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::WrongKind,
         ErrorCode::BadResponse,
+        ErrorCode::MemoryBudgetExceeded,
     ];
 
     /// The HTTP status that goes with this code.
@@ -91,7 +96,7 @@ impl ErrorCode {
             ErrorCode::MemoryLimitExceeded => 507,
             ErrorCode::OutputLimitExceeded | ErrorCode::BadResponse => 502,
             ErrorCode::Internal => 500,
-            ErrorCode::Overloaded | ErrorCode::Unavailable => 503,
+            ErrorCode::Overloaded | ErrorCode::Unavailable | ErrorCode::MemoryBudgetExceeded => 503,
             ErrorCode::Timeout => 504,
         }
     }
@@ -118,6 +123,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::WrongKind => "wrong_kind",
             ErrorCode::BadResponse => "bad_response",
+            ErrorCode::MemoryBudgetExceeded => "memory_budget_exceeded",
         }
     }
 }

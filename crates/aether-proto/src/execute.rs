@@ -80,8 +80,18 @@ pub struct EdgeHealth {
     pub node_id: String,
     /// Number of functions this edge can serve.
     pub functions: usize,
-    /// Number of compiled modules in the in-memory cache.
+    /// Number of modules linked and ready (at most `cache_size`).
     pub cached_modules: usize,
+    /// Modules held in memory, linked or not (every module loaded since
+    /// the edge started whose function is still deployed).
+    #[serde(default)]
+    pub held_modules: usize,
+    /// Bytes those modules take (compiled code, data and metadata).
+    #[serde(default)]
+    pub module_memory_bytes: u64,
+    /// The most they may take (`module_memory_budget`).
+    #[serde(default)]
+    pub module_memory_budget_bytes: u64,
     /// Seconds since the process started.
     pub uptime_s: u64,
     /// Events this edge could not report to the control plane.

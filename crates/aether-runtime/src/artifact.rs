@@ -1,11 +1,22 @@
 //! Precompiled artifacts on disk, so a restarted edge is warm without
 //! recompiling. The only module in Aether that uses `unsafe`:
-//! `Module::deserialize` trusts its input, so it is only ever given bytes
-//! that (1) this process family wrote into a directory it owns (mode 0700),
-//! (2) carry a sha256 of their payload that still matches (catches torn
-//! writes and bit rot), and (3) are named after this engine's compatibility
-//! hash (wasmtime also refuses artifacts from another engine config).
-//! Anything else is deleted and the module recompiled from its wasm.
+//! `Module::deserialize_file` trusts its input, so it is only ever given
+//! files that (1) this process family wrote into a directory it owns (mode
+//! 0700), (2) match the sha256 kept beside them (catches torn writes and
+//! bit rot), and (3) are named after this engine's compatibility hash
+//! (wasmtime also refuses artifacts from another engine config). Anything
+//! else is deleted and the module recompiled from its wasm.
+//!
+//! An artifact is two files: `{module sha256}-{engine tag}.cwasm`, exactly
+//! what wasmtime serialized, and `….sum`, a magic number and the sha256 of
+//! the `.cwasm`. Keeping the checksum out of the `.cwasm` lets wasmtime
+//! *map* the file instead of copying it: its code pages and the initial
+//! contents of the module's memory (its CoW image) are then the page
+//! cache's, shared, clean and never swapped, rather than anonymous memory
+//! of each edge process (a hello_world module: 308 KiB of artifact; see
+//! BENCHMARKS.md, "Many tenants"). The mapping stays valid while the file
+//! is replaced or deleted (a rename or unlink never changes the mapped
+//! inode's pages), which is all this store ever does to a file.
 #![allow(unsafe_code)]
 
 use std::hash::{Hash, Hasher};
@@ -18,11 +29,17 @@ use wasmtime::{Engine, Module, Precompiled};
 
 use crate::cache::ModuleHash;
 
-/// File header: identifies the format version of our artifact wrapper.
-const MAGIC: &[u8; 8] = b"AETHCW01";
-const HEADER_LEN: usize = MAGIC.len() + 32;
+/// The `.sum` file: this magic number, then the `.cwasm`'s sha256.
+const MAGIC: &[u8; 8] = b"AETHCW02";
+const SUM_LEN: usize = MAGIC.len() + 32;
+/// The checksum file's extension.
+const SUM: &str = "sum";
+/// The compiled code's extension.
+const CWASM: &str = "cwasm";
 
-/// Compiled code: a core module or a component.
+/// Compiled code: a core module or a component (a cheap clone: both are
+/// reference-counted).
+#[derive(Clone)]
 pub(crate) enum Compiled {
     /// A core module (preview 1).
     Module(Module),
@@ -59,15 +76,27 @@ impl ArtifactStore {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let current = format!("-{}.cwasm", self.engine_tag);
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let unusable =
-                (name.ends_with(".cwasm") && !name.ends_with(&current)) || name.starts_with(".tmp");
+            let ours = [CWASM, SUM]
+                .iter()
+                .any(|ext| name.ends_with(&format!(".{ext}")));
+            let unusable = (ours && self.hash_of(&name).is_none()) || name.starts_with(".tmp");
             if unusable && let Err(e) = std::fs::remove_file(entry.path()) {
                 tracing::warn!(file = %name, error = %e, "cannot remove an unusable artifact");
             }
         }
+    }
+
+    /// The module hash an artifact file of this engine is named after.
+    fn hash_of(&self, file_name: &str) -> Option<ModuleHash> {
+        let stem = file_name
+            .strip_suffix(CWASM)
+            .or_else(|| file_name.strip_suffix(SUM))?
+            .strip_suffix('.')?
+            .strip_suffix(&self.engine_tag)?
+            .strip_suffix('-')?;
+        ModuleHash::from_hex(stem)
     }
 
     /// Removes the artifacts of this engine whose module `keep` rejects;
@@ -76,18 +105,18 @@ impl ArtifactStore {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return 0;
         };
-        let suffix = format!("-{}.cwasm", self.engine_tag);
         let mut removed = 0;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(hash) = name.strip_suffix(&suffix).and_then(ModuleHash::from_hex) else {
+            let Some(hash) = self.hash_of(&name) else {
                 continue;
             };
             if keep(&hash) {
                 continue;
             }
             match std::fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
+                Ok(()) if name.ends_with(CWASM) => removed += 1,
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => tracing::warn!(file = %name, error = %e, "cannot remove an artifact"),
             }
@@ -95,72 +124,92 @@ impl ArtifactStore {
         removed
     }
 
-    fn path(&self, hash: &ModuleHash) -> PathBuf {
+    fn path(&self, hash: &ModuleHash, ext: &str) -> PathBuf {
         self.dir
-            .join(format!("{}-{}.cwasm", hash.to_hex(), self.engine_tag))
+            .join(format!("{}-{}.{ext}", hash.to_hex(), self.engine_tag))
     }
 
-    /// Loads the artifact of `hash`, or `None` when there is none or it is
-    /// not trustworthy (then it is removed).
+    /// Loads the artifact of `hash`, mapped from its file, or `None` when
+    /// there is none or it is not trustworthy (then it is removed).
     pub(crate) fn load(&self, engine: &Engine, hash: &ModuleHash) -> Option<Compiled> {
-        let path = self.path(hash);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
+        let (path, sum) = (self.path(hash, CWASM), self.path(hash, SUM));
+        let (bytes, expected) = match (std::fs::read(&path), std::fs::read(&sum)) {
+            (Ok(bytes), Ok(expected)) => (bytes, expected),
+            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            (Ok(_), Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.discard(hash, "no checksum file");
+                return None;
+            }
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read compiled artifact; recompiling");
                 return None;
             }
         };
-        let payload = match split_checked(&bytes) {
-            Some(payload) => payload,
-            None => {
-                self.discard(&path, "header or checksum mismatch");
-                return None;
-            }
-        };
-        // SAFETY: `payload` was written by `store` below into our own 0700
+        if !checksum_matches(&expected, &bytes) {
+            self.discard(hash, "checksum mismatch");
+            return None;
+        }
+        let kind = Engine::detect_precompiled(&bytes);
+        // Only the mapping is kept: the bytes read for the checksum go.
+        drop(bytes);
+        // SAFETY: the file was written by `store` below into our own 0700
         // directory, from `Module::serialize` or `Component::serialize` of
-        // this engine configuration (the file name carries the engine's
+        // this engine configuration (its name carries the engine's
         // compatibility hash), and its sha256 was verified just now, so it
         // is exactly what we wrote; wasmtime's own header says which of
-        // the two it is.
-        let loaded = match Engine::detect_precompiled(payload) {
+        // the two it is. This store never modifies a file in place (it
+        // renames and unlinks), so the mapping keeps those bytes for as
+        // long as the module lives.
+        let loaded = match kind {
             Some(Precompiled::Component) => {
-                unsafe { Component::deserialize(engine, payload) }.map(Compiled::Component)
+                unsafe { Component::deserialize_file(engine, &path) }.map(Compiled::Component)
             }
-            _ => unsafe { Module::deserialize(engine, payload) }.map(Compiled::Module),
+            _ => unsafe { Module::deserialize_file(engine, &path) }.map(Compiled::Module),
         };
         match loaded {
             Ok(compiled) => Some(compiled),
             Err(e) => {
-                self.discard(&path, &format!("{e:#}"));
+                self.discard(hash, &format!("{e:#}"));
                 None
             }
         }
     }
 
-    fn discard(&self, path: &Path, why: &str) {
+    /// Removes both files of an artifact that cannot be trusted.
+    fn discard(&self, hash: &ModuleHash, why: &str) {
+        let path = self.path(hash, CWASM);
         tracing::warn!(path = %path.display(), why, "discarding untrusted compiled artifact; recompiling");
-        if let Err(e) = std::fs::remove_file(path) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot remove compiled artifact");
+        for file in [path, self.path(hash, SUM)] {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %file.display(), error = %e, "cannot remove compiled artifact")
+                }
+            }
         }
     }
 
-    /// Writes the artifact of `module` atomically (temp file + rename). No
-    /// fsync: this is a cache, and a torn file fails its checksum.
+    /// Writes the artifact of `module` atomically (temp file + rename), the
+    /// `.cwasm` first, then its `.sum`: a crash between the two leaves a
+    /// `.cwasm` without a checksum, which is discarded. No fsync: this is a
+    /// cache, and a torn file fails its checksum.
     pub(crate) fn store(&self, hash: &ModuleHash, compiled: &Compiled) -> std::io::Result<()> {
         let payload = match compiled {
             Compiled::Module(module) => module.serialize(),
             Compiled::Component(component) => component.serialize(),
         }
         .map_err(std::io::Error::other)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(MAGIC)?;
-        tmp.write_all(&Sha256::digest(&payload))?;
-        tmp.write_all(&payload)?;
-        tmp.persist(self.path(hash)).map_err(|e| e.error)?;
-        Ok(())
+        let write = |path: PathBuf, parts: &[&[u8]]| -> std::io::Result<()> {
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+            for part in parts {
+                tmp.write_all(part)?;
+            }
+            tmp.persist(path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write(self.path(hash, CWASM), &[&payload])?;
+        write(self.path(hash, SUM), &[MAGIC, &Sha256::digest(&payload)])
     }
 }
 
@@ -189,13 +238,12 @@ impl Hasher for StableHasher {
     }
 }
 
-fn split_checked(bytes: &[u8]) -> Option<&[u8]> {
-    if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
-        return None;
-    }
-    let (header, payload) = bytes.split_at(HEADER_LEN);
-    let digest: [u8; 32] = Sha256::digest(payload).into();
-    (header[MAGIC.len()..] == digest).then_some(payload)
+/// Whether `sum` (a `.sum` file's contents) is the magic number and the
+/// sha256 of `bytes`.
+fn checksum_matches(sum: &[u8], bytes: &[u8]) -> bool {
+    sum.len() == SUM_LEN
+        && &sum[..MAGIC.len()] == MAGIC
+        && sum[MAGIC.len()..] == Sha256::digest(bytes)[..]
 }
 
 #[cfg(test)]
@@ -213,26 +261,51 @@ mod tests {
             .path()
             .join(format!("{}-0123456789abcdef.cwasm", "ab".repeat(32)));
         let tmp = dir.path().join(".tmpXYZ");
+        let stale_sum = stale.with_extension("sum");
         let current = dir.path().join(format!("{}-{tag}.cwasm", "cd".repeat(32)));
         let other = dir.path().join("notes.txt");
-        for f in [&stale, &tmp, &current, &other] {
+        for f in [&stale, &stale_sum, &tmp, &current, &other] {
             std::fs::write(f, b"x").unwrap();
         }
         ArtifactStore::open(dir.path(), &engine).unwrap();
-        assert!(!stale.exists() && !tmp.exists());
+        assert!(!stale.exists() && !stale_sum.exists() && !tmp.exists());
         assert!(current.exists() && other.exists());
     }
 
     #[test]
-    fn checksum_detects_truncation_and_flips() {
-        let mut bytes = MAGIC.to_vec();
-        bytes.extend_from_slice(&Sha256::digest(b"payload"));
-        bytes.extend_from_slice(b"payload");
-        assert_eq!(split_checked(&bytes), Some(&b"payload"[..]));
-        let mut flipped = bytes.clone();
-        *flipped.last_mut().unwrap() ^= 1;
-        assert_eq!(split_checked(&flipped), None);
-        assert_eq!(split_checked(&bytes[..bytes.len() - 1]), None);
-        assert_eq!(split_checked(&bytes[..4]), None);
+    fn checksum_detects_truncation_flips_and_an_old_format() {
+        let mut sum = MAGIC.to_vec();
+        sum.extend_from_slice(&Sha256::digest(b"payload"));
+        assert!(checksum_matches(&sum, b"payload"));
+        assert!(!checksum_matches(&sum, b"paylaod"));
+        assert!(!checksum_matches(&sum, b"payloa"));
+        assert!(!checksum_matches(&sum[..SUM_LEN - 1], b"payload"));
+        let mut old = sum.clone();
+        old[..MAGIC.len()].copy_from_slice(b"AETHCW01");
+        assert!(!checksum_matches(&old, b"payload"));
+    }
+
+    #[test]
+    fn a_sum_file_names_its_module_and_both_files_go_together() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path(), &engine).unwrap();
+        let (a, b) = (ModuleHash::of(b"a"), ModuleHash::of(b"b"));
+        for hash in [&a, &b] {
+            for ext in [CWASM, SUM] {
+                std::fs::write(store.path(hash, ext), b"x").unwrap();
+            }
+        }
+        assert_eq!(
+            store.hash_of(&format!("{a}-{}.sum", store.engine_tag)),
+            Some(a)
+        );
+        assert_eq!(
+            store.hash_of(&format!("{a}-{}.txt", store.engine_tag)),
+            None
+        );
+        assert_eq!(store.retain(&|h| *h == a), 1, "one artifact removed");
+        assert!(store.path(&a, CWASM).exists() && store.path(&a, SUM).exists());
+        assert!(!store.path(&b, CWASM).exists() && !store.path(&b, SUM).exists());
     }
 }

@@ -13,8 +13,13 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 16_000_000;
 /// Captured bytes per output stream: 1 MiB, the documented default; more is an
 /// `output_limit_exceeded` error rather than unbounded host memory.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
-/// Compiled modules kept in memory (`cache_size = 100`).
+/// Modules kept linked and ready to instantiate (`cache_size = 100`); every
+/// other loaded module stays in memory compiled, a few microseconds of
+/// linking away (see [`RuntimeConfig::module_memory_budget`]).
 pub const DEFAULT_CACHE_SIZE: usize = 100;
+/// Compiled code and data of the modules held in memory, at most (4 GiB:
+/// about 13 000 hello_world-sized modules of 308 KiB).
+pub const DEFAULT_MODULE_MEMORY_BUDGET: u64 = 4 << 30;
 /// Wasm stack per invocation. 512 KiB is wasmtime's own default: deep enough
 /// for real programs, and a runaway recursion traps in well under a
 /// millisecond instead of eating the host thread's stack.
@@ -68,8 +73,16 @@ impl Default for Limits {
 pub struct RuntimeConfig {
     /// Limits used when a function does not set its own.
     pub default_limits: Limits,
-    /// Compiled modules kept in memory.
+    /// Modules kept linked (`InstancePre`), ready to instantiate; least
+    /// recently used ones beyond it go back to their compiled form.
     pub cache_size: usize,
+    /// Bytes of compiled modules (code, data and metadata; mapped from their
+    /// artifact files when there is an artifact directory) the runtime
+    /// holds in memory. Every module loaded since start stays in memory
+    /// until its function goes; a load that would pass the budget is
+    /// refused with [`crate::CompileError::OverBudget`] instead of letting
+    /// the node swap.
+    pub module_memory_budget: u64,
     /// Directory for precompiled artifacts; `None` disables the disk cache.
     pub artifact_dir: Option<PathBuf>,
     /// Pool slots; see [`DEFAULT_MAX_INSTANCES`].
@@ -93,6 +106,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             default_limits: Limits::default(),
             cache_size: DEFAULT_CACHE_SIZE,
+            module_memory_budget: DEFAULT_MODULE_MEMORY_BUDGET,
             artifact_dir: None,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_limit: DEFAULT_MAX_MEMORY_LIMIT,

@@ -45,6 +45,19 @@ pub enum CompileError {
         /// The sha256 of the bytes found.
         actual: String,
     },
+    /// Keeping the module in memory would take the modules held past the
+    /// runtime's `module_memory_budget`.
+    #[error(
+        "this edge's module memory budget is exhausted: the module needs {needed} bytes, {used} of {budget} are in use by the modules already loaded"
+    )]
+    OverBudget {
+        /// The module's compiled size.
+        needed: u64,
+        /// Bytes held by the modules in memory.
+        used: u64,
+        /// The budget.
+        budget: u64,
+    },
     /// The wasm bytes could not be read.
     #[error("cannot read module {sha256}: {source}")]
     Read {

@@ -1,5 +1,19 @@
-//! The runtime: one engine, one linker, the compiled-module cache, and
-//! `execute`, which runs one invocation in a fresh store.
+//! The runtime: one engine, one linker, the module caches, and `execute`,
+//! which runs one invocation in a fresh store.
+//!
+//! Modules live in two tiers:
+//! - **held**: every module loaded since start, in compiled form (a
+//!   `Module` or `Component`, mapped from its artifact file), until its
+//!   function goes ([`Runtime::evict`], [`Runtime::retain_artifacts`]);
+//!   bounded in bytes by `module_memory_budget`, beyond which loads are
+//!   refused;
+//! - **linked**: the `cache_size` most used ones, linked to WASI
+//!   (`InstancePre`) and ready to instantiate.
+//!
+//! A module held but not linked is a few microseconds of linking from
+//! ready, done inline on the request's thread ([`Runtime::load_cached`]);
+//! only a module never loaded since start reads its artifact (or
+//! compiles) on a blocking thread.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +126,23 @@ pub struct Outcome {
     pub outbound: OutboundCounts,
 }
 
+/// The modules held in memory in compiled form, and their bytes.
+#[derive(Default)]
+struct Held {
+    modules: std::collections::HashMap<ModuleHash, (Compiled, u64)>,
+    bytes: u64,
+}
+
+/// Bytes a compiled module occupies: its code image (code, data segments
+/// and metadata; the mapped artifact file when it was loaded from disk).
+fn image_bytes(compiled: &Compiled) -> u64 {
+    let range = match compiled {
+        Compiled::Module(module) => module.image_range(),
+        Compiled::Component(component) => component.image_range(),
+    };
+    (range.end as usize).saturating_sub(range.start as usize) as u64
+}
+
 /// Counters of where modules came from since the runtime started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -137,6 +168,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     components: component::Linker<ComponentState>,
     modules: Cache<ModuleHash, Arc<LoadedModule>>,
+    held: std::sync::RwLock<Held>,
     artifacts: Option<ArtifactStore>,
     config: RuntimeConfig,
     counters: Counters,
@@ -169,6 +201,7 @@ impl Runtime {
         })?;
         Ok(Runtime {
             modules: Cache::new(config.cache_size.max(1)),
+            held: std::sync::RwLock::default(),
             engine,
             linker,
             components,
@@ -189,9 +222,15 @@ impl Runtime {
         sandbox::summarize(&self.config)
     }
 
-    /// Number of compiled modules in memory.
+    /// Number of modules linked and ready (at most `cache_size`).
     pub fn cached_modules(&self) -> usize {
         self.modules.len()
+    }
+
+    /// Number of modules held in memory (linked or not), and their bytes.
+    pub fn held_modules(&self) -> (usize, u64) {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        (held.modules.len(), held.bytes)
     }
 
     /// Where loaded modules came from so far.
@@ -203,31 +242,86 @@ impl Runtime {
         }
     }
 
-    /// The module with this hash if it is in memory.
+    /// The module with this hash if it is linked and ready.
     pub fn cached(&self, hash: &ModuleHash) -> Option<Arc<LoadedModule>> {
         self.modules.get(hash)
     }
 
-    /// The module with this hash if it is in memory, counted as a memory
-    /// hit like [`Runtime::load`] counts one. Never blocks: callers on an
-    /// async worker try this first and run [`Runtime::load`] (which may read
-    /// and compile) on a blocking thread only on a miss.
+    /// The module with this hash if it is in memory (linked, or held and
+    /// linked now: microseconds), counted as a memory hit like
+    /// [`Runtime::load`] counts one. Never blocks on I/O or compiling:
+    /// callers on an async worker try this first and run [`Runtime::load`]
+    /// on a blocking thread only when it returns `None`.
     pub fn load_cached(&self, hash: &ModuleHash) -> Option<Arc<LoadedModule>> {
-        let module = self.modules.get(hash)?;
+        let module = match self.modules.get(hash) {
+            Some(module) => module,
+            None => {
+                let compiled = self.held_module(hash)?;
+                // A module held links as it did when it was loaded; if it
+                // somehow does not, `load` reports why.
+                let module = Arc::new(self.link(*hash, &compiled).ok()?);
+                self.modules.insert(*hash, module.clone());
+                module
+            }
+        };
         self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
         Some(module)
     }
 
-    /// Drops a module from the in-memory cache (its disk artifact stays).
+    fn held_module(&self, hash: &ModuleHash) -> Option<Compiled> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        held.modules.get(hash).map(|(compiled, _)| compiled.clone())
+    }
+
+    /// Keeps `compiled` in memory, unless it would pass the budget.
+    fn hold(&self, hash: ModuleHash, compiled: &Compiled) -> Result<(), CompileError> {
+        let needed = image_bytes(compiled);
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        if held.modules.contains_key(&hash) {
+            return Ok(());
+        }
+        let budget = self.config.module_memory_budget;
+        if held.bytes.saturating_add(needed) > budget {
+            return Err(CompileError::OverBudget {
+                needed,
+                used: held.bytes,
+                budget,
+            });
+        }
+        held.bytes += needed;
+        held.modules.insert(hash, (compiled.clone(), needed));
+        Ok(())
+    }
+
+    /// Lets go of held modules `keep` rejects (and their linked forms).
+    fn release(&self, keep: &dyn Fn(&ModuleHash) -> bool) {
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<ModuleHash> = held
+            .modules
+            .keys()
+            .filter(|hash| !keep(hash))
+            .copied()
+            .collect();
+        for hash in gone {
+            if let Some((_, bytes)) = held.modules.remove(&hash) {
+                held.bytes -= bytes;
+            }
+            self.modules.remove(&hash);
+        }
+    }
+
+    /// Drops a module from memory, linked and held (its disk artifact
+    /// stays): a function removed, or a test forcing a disk load.
     pub fn evict(&self, hash: &ModuleHash) {
-        self.modules.remove(hash);
+        self.release(&|h| h != hash);
     }
 
     /// Removes the on-disk artifacts of every module `keep` rejects (the
-    /// modules no function uses any more); returns how many went. A module
-    /// loaded again later is compiled again. The in-memory cache is left
-    /// alone (its size bounds it).
+    /// modules no function uses any more), and lets go of them in memory;
+    /// returns how many artifacts went. A module loaded again later is
+    /// compiled again.
     pub fn retain_artifacts(&self, keep: &dyn Fn(&ModuleHash) -> bool) -> usize {
+        self.release(keep);
         match &self.artifacts {
             Some(store) => store.retain(keep),
             None => 0,
@@ -251,8 +345,10 @@ impl Runtime {
 
     /// Returns the module with sha256 `hash`, from memory, else from this
     /// node's disk artifact, else by compiling the bytes `wasm` returns
-    /// (checked against `hash`). Concurrent loads of one module compile it
-    /// once.
+    /// (checked against `hash`). Concurrent loads of one module read or
+    /// compile it once. A module read or compiled is held in memory from
+    /// then on, unless that would pass `module_memory_budget`
+    /// ([`CompileError::OverBudget`]).
     pub fn load(
         &self,
         hash: ModuleHash,
@@ -278,11 +374,17 @@ impl Runtime {
         hash: ModuleHash,
         wasm: impl FnOnce() -> std::io::Result<Vec<u8>>,
     ) -> Result<(LoadedModule, ModuleSource), CompileError> {
+        if let Some(compiled) = self.held_module(&hash) {
+            return Ok((self.link(hash, &compiled)?, ModuleSource::Memory));
+        }
         if let Some(store) = &self.artifacts
             && let Some(compiled) = store.load(&self.engine, &hash)
         {
             match self.link(hash, &compiled) {
-                Ok(loaded) => return Ok((loaded, ModuleSource::Disk)),
+                Ok(loaded) => {
+                    self.hold(hash, &compiled)?;
+                    return Ok((loaded, ModuleSource::Disk));
+                }
                 // Our artifacts are only written after linking succeeded;
                 // fall back to the wasm, which reports the real error.
                 Err(e) => tracing::warn!(%hash, error = %e, "artifact does not link; recompiling"),
@@ -300,12 +402,21 @@ impl Runtime {
             });
         }
         let compiled = self.compile_any(&bytes)?;
+        self.link(hash, &compiled)?;
+        // Held as the artifact maps it (page cache, not this process's
+        // memory), else as compiled.
+        let compiled = match &self.artifacts {
+            Some(store) => match store.store(&hash, &compiled) {
+                Ok(()) => store.load(&self.engine, &hash).unwrap_or(compiled),
+                Err(e) => {
+                    tracing::warn!(%hash, error = %e, "cannot write compiled artifact; the next restart recompiles");
+                    compiled
+                }
+            },
+            None => compiled,
+        };
         let loaded = self.link(hash, &compiled)?;
-        if let Some(store) = &self.artifacts
-            && let Err(e) = store.store(&hash, &compiled)
-        {
-            tracing::warn!(%hash, error = %e, "cannot write compiled artifact; the next restart recompiles");
-        }
+        self.hold(hash, &compiled)?;
         Ok((loaded, ModuleSource::Compiled))
     }
 

@@ -172,3 +172,113 @@ fn foreign_file_in_artifact_dir_is_not_trusted() {
         ModuleSource::Compiled
     );
 }
+
+/// `ECHO` made distinct by a custom section (same code, other hash).
+fn echo_copy(i: u8) -> Vec<u8> {
+    let mut wasm = wat::parse_str(ECHO).unwrap();
+    // Custom section id 0: size 3, name length 1, name "x", payload `i`.
+    wasm.extend_from_slice(&[0, 3, 1, b'x', i]);
+    wasm
+}
+
+fn small_cache_runtime(dir: &std::path::Path, budget: u64) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        artifact_dir: Some(dir.to_owned()),
+        cache_size: 1,
+        module_memory_budget: budget,
+        max_instances: 8,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_module_pushed_out_of_the_linked_cache_comes_back_from_memory_without_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = small_cache_runtime(dir.path(), u64::MAX);
+    let (a, b) = (echo_copy(1), echo_copy(2));
+    let (ha, hb) = (ModuleHash::of(&a), ModuleHash::of(&b));
+    assert_eq!(load_bytes(&rt, a).unwrap(), ModuleSource::Compiled);
+    assert_eq!(load_bytes(&rt, b).unwrap(), ModuleSource::Compiled);
+    assert_eq!(rt.cached_modules(), 1, "cache_size 1 links one module");
+    assert_eq!(rt.held_modules().0, 2, "both stay in memory");
+    // Neither the wasm nor the artifacts are needed any more.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    for hash in [ha, hb, ha] {
+        let module = rt
+            .load_cached(&hash)
+            .expect("a held module is linked without I/O");
+        assert_eq!(&run(&rt, &module, "back").unwrap().stdout[..], b"back");
+        let (_, source) = rt.load(hash, || panic!("must not read the wasm")).unwrap();
+        assert_eq!(source, ModuleSource::Memory);
+    }
+    // Evicted (its function removed): gone from memory, and so from disk
+    // (deleted above) the wasm is needed again.
+    rt.evict(&ha);
+    assert!(rt.load_cached(&ha).is_none());
+    assert_eq!(rt.held_modules().0, 1);
+}
+
+#[test]
+fn past_the_module_memory_budget_a_load_is_refused_until_memory_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Learn one module's size, then allow a budget of one and a half.
+    let probe = small_cache_runtime(dir.path(), u64::MAX);
+    load_bytes(&probe, echo_copy(1)).unwrap();
+    let (_, one) = probe.held_modules();
+    assert!(one > 0, "a held module has a size");
+    drop(probe);
+    let rt = small_cache_runtime(dir.path(), one + one / 2);
+    assert_eq!(load_bytes(&rt, echo_copy(1)).unwrap(), ModuleSource::Disk);
+    let err = load_bytes(&rt, echo_copy(2)).unwrap_err();
+    match err {
+        CompileError::OverBudget {
+            needed,
+            used,
+            budget,
+        } => assert_eq!((used, budget), (one, one + one / 2), "needed {needed}"),
+        other => panic!("expected OverBudget, got {other}"),
+    }
+    assert!(err_text(&rt).contains("budget"));
+    assert_eq!(
+        rt.held_modules(),
+        (1, one),
+        "the refused module is not held"
+    );
+    // The first function goes: the second fits (from the artifact its
+    // refused load compiled and wrote).
+    rt.evict(&ModuleHash::of(&echo_copy(1)));
+    assert_eq!(rt.held_modules(), (0, 0));
+    assert_eq!(load_bytes(&rt, echo_copy(2)).unwrap(), ModuleSource::Disk);
+    assert_eq!(rt.held_modules(), (1, one));
+}
+
+fn err_text(rt: &Runtime) -> String {
+    load_bytes(rt, echo_copy(3)).unwrap_err().to_string()
+}
+
+#[test]
+fn an_artifact_without_its_checksum_file_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(ECHO).unwrap();
+    load_bytes(&disk_runtime(dir.path()), wasm.clone()).unwrap();
+    let sums: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sum"))
+        .collect();
+    assert_eq!(sums.len(), 1);
+    std::fs::remove_file(&sums[0]).unwrap();
+    let rt = disk_runtime(dir.path());
+    assert_eq!(
+        load_bytes(&rt, wasm.clone()).unwrap(),
+        ModuleSource::Compiled
+    );
+    // Written again, both files: the next start loads it.
+    assert_eq!(
+        load_bytes(&disk_runtime(dir.path()), wasm).unwrap(),
+        ModuleSource::Disk
+    );
+}
