@@ -13,7 +13,22 @@
 //!   reqwest, one at a time: p50/p99 of their latency, and where each
 //!   module came from (`cache` in the answer);
 //! - **RSS**: the 10 000-function edge's VmRSS idle (after its start-up
-//!   scan has compiled everything) and after the zipf load.
+//!   scan has compiled everything) and after the zipf load;
+//! - **fairness** (items 3 and 4 of the issue), on an edge of its own with
+//!   `hello_world`, a looping function (`(loop (br 0))`, ending 504 at the
+//!   edge's `--exec-timeout`, 200 ms unless `--loop-timeout` says
+//!   otherwise: a standalone edge has no per-function limits) and 500
+//!   cold tenants `c00000`…: the hot `hello_world` at c=8 alone, then
+//!   beside a second wrk (c=8) sending each request to the next cold
+//!   function in turn (more of them than `cache_size`), then beside a
+//!   second wrk (c=8) on the looping function: hot p99 against alone
+//!   (target ≤ 2×); and c=16 as two wrk processes, 14 connections on
+//!   `hello_world` and 2 looping (item 4's "10 % looping connections"):
+//!   p50/p99 of the good requests (target p99 ≤ 3× p50).
+//!
+//! `--scenarios` picks among `single`, `uniform`, `zipf` and `fairness`
+//! (all by default); `--scenarios fairness` skips the long compile of the
+//! 10 000 functions.
 //!
 //! The tenants are distinct modules of `hello_world`'s size: copies of
 //! `examples/target/wasm32-wasip1/release/hello_world.wasm`, each with a
@@ -28,7 +43,7 @@
 //! finds at start-up, one module at a time (≈ 60 ms each for hello_world
 //! on a 2-core box, so the full 10 000 take minutes); the benchmark waits
 //! for every artifact before measuring. `--smoke` runs 50 and 500 functions
-//! (50 never-called ones) at 1 s per point.
+//! (50 never-called ones) and 150 cold ones at 1 s per point.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -60,9 +75,55 @@ pub struct Options {
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     duration: u64,
     /// A quick end-to-end check: 1 s per point, 50 and 500 functions
-    /// (50 never called) instead of 1 000 and 10 000 (200).
+    /// (50 never called) instead of 1 000 and 10 000 (200), 150 cold
+    /// functions in the fairness flood instead of 500.
     #[arg(long)]
     pub smoke: bool,
+    /// The scenarios to run, comma-separated (`zipf` includes the
+    /// first-request and RSS lines); e.g. `--scenarios fairness` skips
+    /// the minutes of compiling 10 000 functions.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_values_t = Scenario::ALL
+    )]
+    scenarios: Vec<Scenario>,
+    /// The fairness edge's `--exec-timeout` (every function's wall-clock
+    /// limit there): what each request of the looping function costs
+    /// before it answers 504.
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_LOOP_TIMEOUT)]
+    loop_timeout: String,
+}
+
+/// The fairness edge's time limit unless `--loop-timeout` says otherwise:
+/// short, so the looping flood completes requests within a point (the
+/// CPU it keeps busy is the same at any limit: each connection always has
+/// one looping guest running).
+const DEFAULT_LOOP_TIMEOUT: &str = "200ms";
+
+/// The parts of `aether-bench tenants`, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// hello_world alone, c=16.
+    Single,
+    /// 1 000 distinct modules, uniform names.
+    Uniform,
+    /// 10 000 deployed, Zipf traffic, then first requests and RSS.
+    Zipf,
+    /// A hot function beside a cold flood, a looping flood, and 10 %
+    /// looping connections.
+    Fairness,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 4] = [
+        Scenario::Single,
+        Scenario::Uniform,
+        Scenario::Zipf,
+        Scenario::Fairness,
+    ];
 }
 
 /// How many functions each scenario deploys.
@@ -71,6 +132,8 @@ struct Sizes {
     uniform: usize,
     zipf: usize,
     fresh: usize,
+    /// Distinct cold functions the fairness flood cycles through.
+    cold: usize,
 }
 
 impl Options {
@@ -80,14 +143,44 @@ impl Options {
                 uniform: 50,
                 zipf: 500,
                 fresh: 50,
+                cold: 150,
             }
         } else {
             Sizes {
                 uniform: 1000,
                 zipf: 10_000,
                 fresh: 200,
+                cold: 500,
             }
         }
+    }
+
+    fn wants(&self, scenario: Scenario) -> bool {
+        self.scenarios.contains(&scenario)
+    }
+
+    /// The options as given on the command line (for the table's header).
+    fn command(&self) -> String {
+        let mut c = if self.smoke {
+            " --smoke".to_owned()
+        } else {
+            format!(" --duration {}", self.duration)
+        };
+        if self.scenarios[..] != Scenario::ALL[..] {
+            let names: Vec<_> = self
+                .scenarios
+                .iter()
+                .map(|s| {
+                    clap::ValueEnum::to_possible_value(s)
+                        .map_or_else(String::new, |v| v.get_name().to_owned())
+                })
+                .collect();
+            let _ = write!(c, " --scenarios {}", names.join(","));
+        }
+        if self.loop_timeout != DEFAULT_LOOP_TIMEOUT && self.wants(Scenario::Fairness) {
+            let _ = write!(c, " --loop-timeout {}", self.loop_timeout);
+        }
+        c
     }
 
     fn secs(&self) -> u64 {
@@ -123,7 +216,7 @@ fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
 
 /// Tenant `index`: `base` with a custom section `aether-tenant` holding
 /// the index (decimal) appended. Same code, distinct bytes.
-fn tenant(base: &[u8], index: usize) -> Vec<u8> {
+pub(crate) fn tenant(base: &[u8], index: usize) -> Vec<u8> {
     let mut wasm = base.to_vec();
     wasm.extend_from_slice(&custom_section(SECTION_NAME, index.to_string().as_bytes()));
     wasm
@@ -139,6 +232,11 @@ fn fresh_name(index: usize) -> String {
     format!("x{index:05}")
 }
 
+/// The name of the fairness edge's cold function `index`.
+fn cold_name(index: usize) -> String {
+    format!("c{index:05}")
+}
+
 /// One line of the table.
 struct Row {
     scenario: &'static str,
@@ -149,8 +247,12 @@ struct Row {
 
 /// What a wrk connection sends.
 enum Traffic {
-    /// `hello_world`, every time.
-    Single,
+    /// This function with the hello world input, every time.
+    Function(&'static str),
+    /// `c00000` … the `n`th cold function in turn (each wrk thread from
+    /// its own starting point), so with `n` above `cache_size` nearly
+    /// every request finds its module evicted.
+    Cycle { n: usize },
     /// One of the first `n` tenants, picked uniformly.
     Uniform { n: usize },
     /// Tenant of rank k among `n` with probability ∝ 1/k^s.
@@ -164,21 +266,32 @@ fn script(dir: &Path, name: &str, traffic: Traffic) -> anyhow::Result<PathBuf> {
          wrk.headers[\"Content-Type\"] = \"application/json\"\n",
     );
     // Every body is built at init; request() only picks one.
-    let bodies = |n: usize| {
+    let bodies = |prefix: char, n: usize| {
         format!(
             "local bodies = {{}}\n\
-             for i = 1, {n} do bodies[i] = string.format('{{\"function\":\"t%05d\",\"input\":{{\"msg\":\"{HELLO_MSG}\"}}}}', i - 1) end\n\
+             for i = 1, {n} do bodies[i] = string.format('{{\"function\":\"{prefix}%05d\",\"input\":{{\"msg\":\"{HELLO_MSG}\"}}}}', i - 1) end\n\
              local threads = 0\n\
              function setup(thread)\n  threads = threads + 1\n  thread:set(\"id\", threads)\nend\n"
         )
     };
     match traffic {
-        Traffic::Single => {
-            let body = json!({"function": "hello_world", "input": {"msg": HELLO_MSG}});
+        Traffic::Function(function) => {
+            let body = json!({"function": function, "input": {"msg": HELLO_MSG}});
             writeln!(lua, "wrk.body = [==[{body}]==]")?;
         }
+        Traffic::Cycle { n } => {
+            lua.push_str(&bodies('c', n));
+            writeln!(
+                lua,
+                "local next = 0\n\
+                 function init(args)\n  next = ((id - 1) * {}) % {n}\nend\n\
+                 function request()\n  next = next % {n} + 1\n  \
+                 return wrk.format(nil, nil, nil, bodies[next])\nend",
+                n / 2
+            )?;
+        }
         Traffic::Uniform { n } => {
-            lua.push_str(&bodies(n));
+            lua.push_str(&bodies('t', n));
             writeln!(
                 lua,
                 "function init(args)\n  math.randomseed(os.time() * 1000 + id)\nend\n\
@@ -186,7 +299,7 @@ fn script(dir: &Path, name: &str, traffic: Traffic) -> anyhow::Result<PathBuf> {
             )?;
         }
         Traffic::Zipf { n, s } => {
-            lua.push_str(&bodies(n));
+            lua.push_str(&bodies('t', n));
             // cdf[k] = P(rank <= k); a draw is the first k with u <= cdf[k].
             writeln!(
                 lua,
@@ -224,10 +337,23 @@ end
     Ok(path)
 }
 
-/// A 1 s warm-up, then the measured point, printed as it comes.
-async fn measure(o: &Options, base: &str, script: &Path, label: &str) -> anyhow::Result<Point> {
-    run_wrk(&o.wrk, base, script, CONCURRENCY, 1).await?;
-    let p = run_wrk(&o.wrk, base, script, CONCURRENCY, o.secs()).await?;
+/// A 1 s warm-up, then the measured point at `concurrency`, printed as it
+/// comes.
+async fn measure(
+    o: &Options,
+    base: &str,
+    script: &Path,
+    concurrency: u32,
+    label: &str,
+) -> anyhow::Result<Point> {
+    run_wrk(&o.wrk, base, script, concurrency, 1).await?;
+    let p = run_wrk(&o.wrk, base, script, concurrency, o.secs()).await?;
+    print_point(label, &p);
+    Ok(p)
+}
+
+/// One measured point on one line.
+fn print_point(label: &str, p: &Point) {
     println!(
         "{label:<40} {:>9.0} req/s  p50 {:>8}  p99 {:>8}  errors {}",
         p.rps,
@@ -235,7 +361,6 @@ async fn measure(o: &Options, base: &str, script: &Path, label: &str) -> anyhow:
         fmt_us(p.p99_us),
         p.errors
     );
-    Ok(p)
 }
 
 /// `/execute` of `function` through `client`: checks the hello world
@@ -303,6 +428,358 @@ fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     Ok(crate::rss_kib(pid)? as f64 / 1024.0)
 }
 
+/// Connections of the hot load in the fairness rows, and of each flood.
+const FAIR_HOT: u32 = 8;
+const FAIR_FLOOD: u32 = 8;
+/// Issue 18 item 4, "10 % looping connections": c=16 as two wrk processes,
+/// 14 connections on hello_world and 2 on the looping function (12.5 %).
+const MIXED_GOOD: u32 = 14;
+const MIXED_LOOPING: u32 = 2;
+/// The cold functions are tenants from this index on: bytes distinct from
+/// every `t…` tenant's.
+const COLD_BASE: usize = 1_000_000;
+
+/// What a fairness row's hot p99 is held to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    /// The row the others are compared with.
+    Baseline,
+    /// Hot p99 at most this many times the hot-alone row's.
+    P99VsAlone(f64),
+    /// p99 at most this many times the same row's p50.
+    TailRatio(f64),
+}
+
+impl Target {
+    fn describe(self) -> String {
+        match self {
+            Target::Baseline => "baseline".into(),
+            Target::P99VsAlone(x) => format!("p99 ≤ {x}× alone"),
+            Target::TailRatio(x) => format!("p99 ≤ {x}× p50"),
+        }
+    }
+
+    /// Whether `hot` meets the target, given the hot-alone row's p99.
+    fn met(self, hot: &Point, alone_p99_us: f64) -> Option<bool> {
+        match self {
+            Target::Baseline => None,
+            Target::P99VsAlone(x) => Some(hot.p99_us <= x * alone_p99_us),
+            Target::TailRatio(x) => Some(hot.p99_us <= x * hot.p50_us),
+        }
+    }
+}
+
+/// The load beside the hot one in a fairness row.
+#[derive(Debug, Clone)]
+struct Beside {
+    what: String,
+    concurrency: u32,
+    point: Point,
+}
+
+/// One line of the fairness table.
+#[derive(Debug, Clone)]
+struct FairRow {
+    scenario: &'static str,
+    hot_c: u32,
+    hot: Point,
+    beside: Option<Beside>,
+    target: Target,
+}
+
+/// The fairness section's results.
+struct Fairness {
+    rows: Vec<FairRow>,
+    /// What a request of the looping function cost before its 504.
+    loop_cost: Duration,
+    /// Module loads (not from memory) per cold-flood request.
+    cold_misses: f64,
+}
+
+/// `/execute` of the looping function: checks that it ends with 504
+/// `timeout`; returns how long that took.
+async fn call_loop(client: &reqwest::Client, edge: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let resp = client
+        .post(format!("{edge}/execute"))
+        .json(&json!({"function": "loop", "input": {"msg": HELLO_MSG}}))
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    if status != reqwest::StatusCode::GATEWAY_TIMEOUT || body["error"]["code"] != "timeout" {
+        bail!("{edge}/execute loop: {status} {body} (expected 504 timeout)");
+    }
+    Ok(started.elapsed())
+}
+
+/// Module lookups counted in an edge's `/metrics` text
+/// (`aether_edge_module_loads_total`): (all, from memory).
+fn module_lookups(metrics: &str) -> (f64, f64) {
+    let (mut all, mut memory) = (0.0, 0.0);
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("aether_edge_module_loads_total") else {
+            continue;
+        };
+        if !rest.starts_with(['{', ' ']) {
+            continue;
+        }
+        let Some(value) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        all += value;
+        if rest.contains("source=\"memory\"") {
+            memory += value;
+        }
+    }
+    (all, memory)
+}
+
+/// Module lookups that did not find the module in memory, so far.
+async fn misses(client: &reqwest::Client, edge: &str) -> anyhow::Result<f64> {
+    let text = client
+        .get(format!("{edge}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let (all, memory) = module_lookups(&text);
+    if all == 0.0 {
+        bail!("{edge}/metrics counts no aether_edge_module_loads_total");
+    }
+    Ok(all - memory)
+}
+
+/// `hot` at `hot_c` connections while `flood` runs at `flood_c`: two wrk
+/// at once, the flood from 0.5 s before the hot point to 0.5 s after it.
+async fn side_by_side(
+    o: &Options,
+    base: &str,
+    (hot, hot_c): (&Path, u32),
+    (flood, flood_c): (&Path, u32),
+    secs: u64,
+) -> anyhow::Result<(Point, Point)> {
+    let hot_run = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        run_wrk(&o.wrk, base, hot, hot_c, secs).await
+    };
+    let flood_run = run_wrk(&o.wrk, base, flood, flood_c, secs + 1);
+    let (hot, flood) = tokio::join!(hot_run, flood_run);
+    Ok((hot?, flood?))
+}
+
+/// Fails unless the hot load ran without an error.
+fn check_hot(label: &str, hot: &Point) -> anyhow::Result<()> {
+    if hot.requests == 0 || hot.errors > 0 {
+        bail!(
+            "{label}: {} requests, {} errors (connect, read, write, status ≥ 400 or timeout)",
+            hot.requests,
+            hot.errors
+        );
+    }
+    Ok(())
+}
+
+/// Fails unless every completed request of a looping load answered an
+/// error (the 504 `timeout`) and some completed.
+fn check_looping(label: &str, flood: &Point) -> anyhow::Result<()> {
+    if flood.requests == 0 || flood.errors < flood.requests {
+        bail!(
+            "{label}: {} requests completed, {} errors; every one should have answered 504",
+            flood.requests,
+            flood.errors
+        );
+    }
+    Ok(())
+}
+
+impl FairRow {
+    /// The hot p99 over the hot-alone row's, for rows at the same hot
+    /// concurrency.
+    fn vs_alone(&self, alone_p99_us: f64) -> Option<f64> {
+        (self.hot_c == FAIR_HOT).then(|| self.hot.p99_us / alone_p99_us)
+    }
+
+    /// Prints the row as measured: the hot point, its ratios and target,
+    /// and the load beside it.
+    fn print(&self, label: &str, alone_p99_us: f64) {
+        print_point(label, &self.hot);
+        let Some(beside) = &self.beside else {
+            return;
+        };
+        let vs_alone = self
+            .vs_alone(alone_p99_us)
+            .map_or_else(String::new, |x| format!("p99 {x:.2}× alone, "));
+        println!(
+            "{:<40} {vs_alone}p99/p50 {:.2}; target {}: {}",
+            "",
+            self.hot.p99_us / self.hot.p50_us,
+            self.target.describe(),
+            met(self.target.met(&self.hot, alone_p99_us)),
+        );
+        print_point(
+            &format!("  beside: {} (c={})", beside.what, beside.concurrency),
+            &beside.point,
+        );
+    }
+}
+
+/// A target's verdict in words.
+fn met(verdict: Option<bool>) -> &'static str {
+    match verdict {
+        None => "–",
+        Some(true) => "yes",
+        Some(false) => "no",
+    }
+}
+
+/// Issue 18 items 3 and 4 on one edge: hello_world hot alone, then beside
+/// a flood of `cold` distinct cold functions, then beside a flood of a
+/// looping function, then as 14 of 16 connections with 2 looping.
+async fn fairness(o: &Options, hello: &[u8], dir: &Path, cold: usize) -> anyhow::Result<Fairness> {
+    let edge_dir = dir.join("fairness");
+    let funcs = edge_dir.join("functions");
+    std::fs::create_dir_all(&funcs)?;
+    std::fs::write(funcs.join("hello_world.wasm"), hello)?;
+    std::fs::write(
+        funcs.join("loop.wasm"),
+        wat::parse_str(aether_fixtures::LOOP)?,
+    )?;
+    for i in 0..cold {
+        std::fs::write(
+            funcs.join(format!("{}.wasm", cold_name(i))),
+            tenant(hello, COLD_BASE + i),
+        )?;
+    }
+    let hot_lua = script(dir, "hot", Traffic::Function("hello_world"))?;
+    let cold_lua = script(dir, "cold", Traffic::Cycle { n: cold })?;
+    let loop_lua = script(dir, "loop", Traffic::Function("loop"))?;
+
+    let edge =
+        start_standalone_edge_with(&edge_dir, free_port(), &["--exec-timeout", &o.loop_timeout])
+            .await?;
+    let waited = wait_deployed(&edge, &edge_dir, cold + 2).await?;
+    eprintln!(
+        "  fairness edge: {} functions scanned and compiled in {:.1} s",
+        cold + 2,
+        waited.as_secs_f64()
+    );
+    let client = reqwest::Client::new();
+    call(&client, &edge.url, "hello_world").await?;
+    let loop_cost = call_loop(&client, &edge.url).await?;
+    println!(
+        "fairness: a looping request answers 504 timeout after {} (--exec-timeout {})",
+        fmt_us(loop_cost.as_secs_f64() * 1e6),
+        o.loop_timeout
+    );
+    let hot = (hot_lua.as_path(), FAIR_HOT);
+    let mut rows = Vec::new();
+
+    // 1. Hot alone.
+    let label = "fairness: hot alone (c=8)";
+    let alone = measure(o, &edge.url, &hot_lua, FAIR_HOT, label).await?;
+    check_hot(label, &alone)?;
+    rows.push(FairRow {
+        scenario: "hot alone",
+        hot_c: FAIR_HOT,
+        hot: alone,
+        beside: None,
+        target: Target::Baseline,
+    });
+
+    // 2. Beside a cold flood; /metrics counts its misses.
+    let flood = (cold_lua.as_path(), FAIR_FLOOD);
+    side_by_side(o, &edge.url, hot, flood, 1).await?;
+    let missed = misses(&client, &edge.url).await?;
+    let (point, flood_point) = side_by_side(o, &edge.url, hot, flood, o.secs()).await?;
+    let cold_misses = (misses(&client, &edge.url).await? - missed) / flood_point.requests as f64;
+    let label = "fairness: hot + cold flood (c=8)";
+    check_hot(label, &point)?;
+    if flood_point.requests == 0 || flood_point.errors > 0 {
+        bail!(
+            "{label}: the cold flood completed {} requests with {} errors",
+            flood_point.requests,
+            flood_point.errors
+        );
+    }
+    let row = FairRow {
+        scenario: "hot + cold flood (another tenant)",
+        hot_c: FAIR_HOT,
+        hot: point,
+        beside: Some(Beside {
+            what: format!("{cold} cold functions in turn"),
+            concurrency: FAIR_FLOOD,
+            point: flood_point,
+        }),
+        target: Target::P99VsAlone(2.0),
+    };
+    row.print(label, alone.p99_us);
+    println!(
+        "{:<40} {cold_misses:.2} module loads (not from memory) per cold request",
+        ""
+    );
+    rows.push(row);
+    call(&client, &edge.url, "hello_world").await?;
+
+    // 3. Beside a looping flood.
+    let flood = (loop_lua.as_path(), FAIR_FLOOD);
+    side_by_side(o, &edge.url, hot, flood, 1).await?;
+    let (point, flood_point) = side_by_side(o, &edge.url, hot, flood, o.secs()).await?;
+    let label = "fairness: hot + looping flood (c=8)";
+    check_hot(label, &point)?;
+    check_looping(label, &flood_point)?;
+    let row = FairRow {
+        scenario: "hot + looping flood (another tenant)",
+        hot_c: FAIR_HOT,
+        hot: point,
+        beside: Some(Beside {
+            what: "looping function".into(),
+            concurrency: FAIR_FLOOD,
+            point: flood_point,
+        }),
+        target: Target::P99VsAlone(2.0),
+    };
+    row.print(label, alone.p99_us);
+    rows.push(row);
+    // The guests wrk left running end at their limit.
+    tokio::time::sleep(loop_cost).await;
+    call(&client, &edge.url, "hello_world").await?;
+
+    // 4. c=16 with 2 looping connections: two wrk processes.
+    let good = (hot_lua.as_path(), MIXED_GOOD);
+    let looping = (loop_lua.as_path(), MIXED_LOOPING);
+    side_by_side(o, &edge.url, good, looping, 1).await?;
+    let (point, flood_point) = side_by_side(o, &edge.url, good, looping, o.secs()).await?;
+    let label = "fairness: 14 good + 2 looping conns";
+    check_hot(label, &point)?;
+    check_looping(label, &flood_point)?;
+    let row = FairRow {
+        scenario: "c=16, 2 of 16 connections looping (good requests)",
+        hot_c: MIXED_GOOD,
+        hot: point,
+        beside: Some(Beside {
+            what: "looping function".into(),
+            concurrency: MIXED_LOOPING,
+            point: flood_point,
+        }),
+        target: Target::TailRatio(3.0),
+    };
+    row.print(label, alone.p99_us);
+    rows.push(row);
+    tokio::time::sleep(loop_cost).await;
+    call(&client, &edge.url, "hello_world").await?;
+
+    Ok(Fairness {
+        rows,
+        loop_cost,
+        cold_misses,
+    })
+}
+
+/// The name of the single-function row (the others' req/s baseline).
+const SINGLE_ROW: &str = "single function (hello_world)";
+
 /// Runs the benchmark with the options given after `tenants`.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     let sizes = o.sizes();
@@ -310,18 +787,26 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let dir = work.path();
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
 
     // Baseline: hello_world alone.
-    let single_lua = script(dir, "single", Traffic::Single)?;
-    let single_dir = dir.join("single");
-    std::fs::create_dir_all(single_dir.join("functions"))?;
-    std::fs::write(single_dir.join("functions/hello_world.wasm"), &hello)?;
-    {
+    if o.wants(Scenario::Single) {
+        let single_lua = script(dir, "single", Traffic::Function("hello_world"))?;
+        let single_dir = dir.join("single");
+        std::fs::create_dir_all(single_dir.join("functions"))?;
+        std::fs::write(single_dir.join("functions/hello_world.wasm"), &hello)?;
         let edge = start_standalone_edge_with(&single_dir, free_port(), &[]).await?;
         call(&reqwest::Client::new(), &edge.url, "hello_world").await?;
-        let point = measure(&o, &edge.url, &single_lua, "single: hello_world alone").await?;
+        let point = measure(
+            &o,
+            &edge.url,
+            &single_lua,
+            CONCURRENCY,
+            "single: hello_world alone",
+        )
+        .await?;
         rows.push(Row {
-            scenario: "single function (hello_world)",
+            scenario: SINGLE_ROW,
             functions: 1,
             target: "baseline",
             point,
@@ -335,11 +820,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let write = |name: String, index: usize| {
         std::fs::write(funcs.join(format!("{name}.wasm")), tenant(&hello, index))
     };
-    for i in 0..sizes.uniform {
-        write(tenant_name(i), i)?;
-    }
-    let uniform_lua = script(dir, "uniform", Traffic::Uniform { n: sizes.uniform })?;
-    {
+    // Tenants `t00000` up to this one are in `funcs`.
+    let mut written = 0;
+    if o.wants(Scenario::Uniform) {
+        for i in 0..sizes.uniform {
+            write(tenant_name(i), i)?;
+        }
+        written = sizes.uniform;
+        let uniform_lua = script(dir, "uniform", Traffic::Uniform { n: sizes.uniform })?;
         let edge = start_standalone_edge_with(&tenants_dir, free_port(), &[]).await?;
         let waited = wait_deployed(&edge, &tenants_dir, sizes.uniform).await?;
         eprintln!(
@@ -348,7 +836,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             waited.as_secs_f64()
         );
         call(&reqwest::Client::new(), &edge.url, &tenant_name(0)).await?;
-        let point = measure(&o, &edge.url, &uniform_lua, "uniform: distinct modules").await?;
+        let point = measure(
+            &o,
+            &edge.url,
+            &uniform_lua,
+            CONCURRENCY,
+            "uniform: distinct modules",
+        )
+        .await?;
         rows.push(Row {
             scenario: "distinct modules, uniform names, cache_size 100",
             functions: sizes.uniform,
@@ -359,83 +854,108 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     // Zipf over `sizes.zipf`, plus `sizes.fresh` never named by the load;
     // the same directory, so the uniform run's artifacts are reused.
-    for i in sizes.uniform..sizes.zipf {
-        write(tenant_name(i), i)?;
-    }
-    for i in 0..sizes.fresh {
-        write(fresh_name(i), sizes.zipf + i)?;
-    }
-    let deployed = sizes.zipf + sizes.fresh;
-    let zipf_lua = script(
-        dir,
-        "zipf",
-        Traffic::Zipf {
-            n: sizes.zipf,
-            s: ZIPF_S,
-        },
-    )?;
-    let edge = start_standalone_edge_with(&tenants_dir, free_port(), &[]).await?;
-    let pid = edge.pid().context("the edge exited")?;
-    let waited = wait_deployed(&edge, &tenants_dir, deployed).await?;
-    eprintln!(
-        "  {deployed} functions scanned and compiled in {:.1} s",
-        waited.as_secs_f64()
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_idle = rss_mib(pid)?;
-    let point = measure(&o, &edge.url, &zipf_lua, "zipf: deployed, s = 1.1").await?;
-    rows.push(Row {
-        scenario: "deployed, Zipf traffic (s = 1.1), cache_size 100",
-        functions: sizes.zipf,
-        target: "≥ 0.7×",
-        point,
-    });
-    let rss_loaded = rss_mib(pid)?;
+    if o.wants(Scenario::Zipf) {
+        for i in written..sizes.zipf {
+            write(tenant_name(i), i)?;
+        }
+        for i in 0..sizes.fresh {
+            write(fresh_name(i), sizes.zipf + i)?;
+        }
+        let deployed = sizes.zipf + sizes.fresh;
+        let zipf_lua = script(
+            dir,
+            "zipf",
+            Traffic::Zipf {
+                n: sizes.zipf,
+                s: ZIPF_S,
+            },
+        )?;
+        let edge = start_standalone_edge_with(&tenants_dir, free_port(), &[]).await?;
+        let pid = edge.pid().context("the edge exited")?;
+        let waited = wait_deployed(&edge, &tenants_dir, deployed).await?;
+        eprintln!(
+            "  {deployed} functions scanned and compiled in {:.1} s",
+            waited.as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_idle = rss_mib(pid)?;
+        let point = measure(
+            &o,
+            &edge.url,
+            &zipf_lua,
+            CONCURRENCY,
+            "zipf: deployed, s = 1.1",
+        )
+        .await?;
+        rows.push(Row {
+            scenario: "deployed, Zipf traffic (s = 1.1), cache_size 100",
+            functions: sizes.zipf,
+            target: "≥ 0.7×",
+            point,
+        });
+        let rss_loaded = rss_mib(pid)?;
 
-    // First requests: one at a time over a warm connection.
-    let client = reqwest::Client::new();
-    client.get(format!("{}/health", edge.url)).send().await?;
-    let mut firsts = Vec::with_capacity(sizes.fresh);
-    let mut sources = std::collections::BTreeMap::<String, usize>::new();
-    for i in 0..sizes.fresh {
-        let t = Instant::now();
-        let source = call(&client, &edge.url, &fresh_name(i)).await?;
-        firsts.push(t.elapsed());
-        *sources.entry(source).or_default() += 1;
+        // First requests: one at a time over a warm connection.
+        let client = reqwest::Client::new();
+        client.get(format!("{}/health", edge.url)).send().await?;
+        let mut firsts = Vec::with_capacity(sizes.fresh);
+        let mut sources = std::collections::BTreeMap::<String, usize>::new();
+        for i in 0..sizes.fresh {
+            let t = Instant::now();
+            let source = call(&client, &edge.url, &fresh_name(i)).await?;
+            firsts.push(t.elapsed());
+            *sources.entry(source).or_default() += 1;
+        }
+        firsts.sort();
+        let sources = sources
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let first_line = format!(
+            "First request to a function never called since the edge started ({} functions \
+             deployed beside the {} of the Zipf row, called once each after its load, one at a \
+             time over a kept-alive connection, reqwest): p50 {}, p99 {}, max {} (target p99 < \
+             1 ms); modules from: {sources}.",
+            sizes.fresh,
+            sizes.zipf,
+            fmt_us(crate::percentile(&firsts, 0.5).as_secs_f64() * 1e6),
+            fmt_us(crate::percentile(&firsts, 0.99).as_secs_f64() * 1e6),
+            fmt_us(firsts.last().map_or(0.0, |d| d.as_secs_f64() * 1e6)),
+        );
+        println!("{first_line}");
+        let rss_line = format!(
+            "Edge RSS (VmRSS) with {deployed} functions deployed: idle after its start-up scan \
+             compiled them {rss_idle:.1} MiB, after the Zipf load {rss_loaded:.1} MiB \
+             ({:.1} KiB per deployed function idle, all included).",
+            rss_idle * 1024.0 / deployed as f64
+        );
+        println!("{rss_line}");
+        notes.push(first_line);
+        notes.push(rss_line);
     }
-    firsts.sort();
-    let sources = sources
-        .iter()
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let first_line = format!(
-        "First request to a function never called since the edge started ({} functions \
-         deployed beside the {} of the Zipf row, called once each after its load, one at a \
-         time over a kept-alive connection, reqwest): p50 {}, p99 {}, max {} (target p99 < \
-         1 ms); modules from: {sources}.",
-        sizes.fresh,
-        sizes.zipf,
-        fmt_us(crate::percentile(&firsts, 0.5).as_secs_f64() * 1e6),
-        fmt_us(crate::percentile(&firsts, 0.99).as_secs_f64() * 1e6),
-        fmt_us(firsts.last().map_or(0.0, |d| d.as_secs_f64() * 1e6)),
-    );
-    println!("{first_line}");
-    let rss_line = format!(
-        "Edge RSS (VmRSS) with {deployed} functions deployed: idle after its start-up scan \
-         compiled them {rss_idle:.1} MiB, after the Zipf load {rss_loaded:.1} MiB \
-         ({:.1} KiB per deployed function idle, all included).",
-        rss_idle * 1024.0 / deployed as f64
-    );
-    println!("{rss_line}");
-    drop(edge);
 
-    println!("\n{}", render(&o, sizes, &rows, &first_line, &rss_line));
+    let fair = if o.wants(Scenario::Fairness) {
+        Some(fairness(&o, &hello, dir, sizes.cold).await?)
+    } else {
+        None
+    };
+
+    println!("\n{}", render(&o, sizes, &rows, &notes, fair.as_ref()));
     Ok(())
 }
 
-fn render(o: &Options, sizes: Sizes, rows: &[Row], first_line: &str, rss_line: &str) -> String {
-    let single = rows.first().map(|r| r.point.rps);
+fn render(
+    o: &Options,
+    sizes: Sizes,
+    rows: &[Row],
+    notes: &[String],
+    fair: Option<&Fairness>,
+) -> String {
+    let single = rows
+        .iter()
+        .find(|r| r.scenario == SINGLE_ROW)
+        .map(|r| r.point.rps);
     let mut s = String::new();
     let _ = writeln!(s, "## Many tenants (`aether-bench tenants`)\n");
     let _ = writeln!(
@@ -453,14 +973,10 @@ fn render(o: &Options, sizes: Sizes, rows: &[Row], first_line: &str, rss_line: &
     );
     let _ = writeln!(
         s,
-        "- Date: {}. Command: `aether-bench tenants{}` (wrk `-t 2 -c {CONCURRENCY}`, {} s per \
-         point after a 1 s warm-up; p50/p99 from wrk's latency record).",
+        "- Date: {}. Command: `aether-bench tenants{}` (wrk `-t 2`, {} s per point after a 1 s \
+         warm-up; p50/p99 from wrk's latency record).",
         command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        if o.smoke {
-            " --smoke".to_owned()
-        } else {
-            format!(" --duration {}", o.duration)
-        },
+        o.command(),
         o.secs()
     );
     let _ = writeln!(
@@ -468,46 +984,127 @@ fn render(o: &Options, sizes: Sizes, rows: &[Row], first_line: &str, rss_line: &
         "- Load average when the table was written: {}.",
         load_average()
     );
-    let _ = writeln!(
-        s,
-        "\n| scenario | functions | c | req/s | p50 | p99 | errors | ÷ single | target |"
-    );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    for r in rows {
-        let p = r.point;
+    if !rows.is_empty() {
         let _ = writeln!(
             s,
-            "| {} | {} | {CONCURRENCY} | {:.0} | {} | {} | {} | {} | {} |",
+            "\n| scenario | functions | c | req/s | p50 | p99 | errors | ÷ single | target |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        for r in rows {
+            let p = r.point;
+            let _ = writeln!(
+                s,
+                "| {} | {} | {CONCURRENCY} | {:.0} | {} | {} | {} | {} | {} |",
+                r.scenario,
+                r.functions,
+                p.rps,
+                fmt_us(p.p50_us),
+                fmt_us(p.p99_us),
+                p.errors,
+                single.map_or("–".into(), |b| format!("{:.2}×", p.rps / b)),
+                r.target,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nThe tenants are `examples/hello_world` with a distinct custom section appended \
+             (same code, distinct bytes: each is compiled, stored and cached separately). \
+             Every edge runs with its defaults (`cache_size` 100, pooling, 64 execution slots) \
+             and has compiled every deployed function at start-up before its row is measured{}. \
+             Zipf rank k is drawn with probability ∝ 1/k^1.1 from a CDF built once per wrk \
+             thread.{}\n",
+            if o.wants(Scenario::Uniform) && o.wants(Scenario::Zipf) {
+                format!(
+                    " (the uniform row's {} artifacts are reused by the Zipf edge, the same \
+                     directory restarted with more functions)",
+                    sizes.uniform
+                )
+            } else {
+                String::new()
+            },
+            if o.wants(Scenario::Uniform) && sizes.uniform <= 100 {
+                " With `--smoke` the uniform row's functions all fit the cache: it checks the \
+                 plumbing, not the misses."
+            } else {
+                ""
+            }
+        );
+    }
+    for note in notes {
+        let _ = writeln!(s, "{note}\n");
+    }
+    if let Some(fair) = fair {
+        render_fairness(&mut s, o, sizes, fair);
+    }
+    s
+}
+
+/// The fairness table (issue 18 items 3 and 4) and what it measured.
+fn render_fairness(s: &mut String, o: &Options, sizes: Sizes, fair: &Fairness) {
+    let alone_p99 = fair
+        .rows
+        .iter()
+        .find(|r| r.target == Target::Baseline)
+        .map_or(f64::NAN, |r| r.hot.p99_us);
+    if !s.ends_with("\n\n") {
+        s.push('\n');
+    }
+    let _ = writeln!(s, "### Fairness (issue 18, items 3 and 4)\n");
+    let _ = writeln!(
+        s,
+        "| scenario | hot c | hot req/s | p50 | p99 | p99/p50 | p99 ÷ alone | beside it | \
+         its req/s | its errors | target | met |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|"
+    );
+    for r in &fair.rows {
+        let h = r.hot;
+        let (beside, its_rps, its_errors) = match &r.beside {
+            Some(b) => (
+                format!("{}, c={}", b.what, b.concurrency),
+                format!("{:.0}", b.point.rps),
+                b.point.errors.to_string(),
+            ),
+            None => ("–".into(), "–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} | {} | {:.2} | {} | {beside} | {its_rps} | {its_errors} \
+             | {} | {} |",
             r.scenario,
-            r.functions,
-            p.rps,
-            fmt_us(p.p50_us),
-            fmt_us(p.p99_us),
-            p.errors,
-            single.map_or("–".into(), |b| format!("{:.2}×", p.rps / b)),
-            r.target,
+            r.hot_c,
+            h.rps,
+            fmt_us(h.p50_us),
+            fmt_us(h.p99_us),
+            h.p99_us / h.p50_us,
+            r.vs_alone(alone_p99)
+                .map_or_else(|| "–".into(), |x| format!("{x:.2}×")),
+            r.target.describe(),
+            met(r.target.met(&h, alone_p99)),
         );
     }
     let _ = writeln!(
         s,
-        "\nThe tenants are `examples/hello_world` with a distinct custom section appended \
-         (same code, distinct bytes: each is compiled, stored and cached separately). Every \
-         edge runs with its defaults (`cache_size` 100, pooling, 64 execution slots) and has \
-         compiled every deployed function at start-up before its row is measured (the \
-         uniform row's {} artifacts are reused by the Zipf edge, the same directory \
-         restarted with more functions). Zipf rank k is drawn with probability ∝ 1/k^1.1 \
-         from a CDF built once per wrk thread.{}\n",
-        sizes.uniform,
-        if sizes.uniform <= 100 {
-            " With `--smoke` the uniform row's functions all fit the cache: it checks the \
-             plumbing, not the misses."
-        } else {
-            ""
-        }
+        "\nOne edge, defaults but `--exec-timeout {}` (the limit the looping function hits: \
+         each of its requests answered 504 `timeout` after {}), serving `hello_world` (the hot \
+         function), `loop` (`_start` is `(loop (br 0))`) and {} cold functions `c00000`… \
+         (hello_world copies with distinct bytes, more than `cache_size` 100). The hot load is \
+         wrk on `hello_world`; the load beside it is a second wrk process started at the same \
+         time, running 0.5 s before and after the hot point (both warmed up together for 1 s \
+         first). The cold flood sends each connection's requests to the cold functions in \
+         turn: {:.2} module loads not from memory per cold request (`/metrics`). \
+         \"p99 ÷ alone\" compares with the hot-alone row at c={FAIR_HOT}; the last row is the \
+         10 % looping connections of item 4 as two wrk processes, {MIXED_GOOD} connections on \
+         `hello_world` and {MIXED_LOOPING} on `loop` (12.5 %), its p50/p99 those of the good \
+         requests only (\"p99 ÷ alone\" is left out there: another concurrency). Errors \
+         beside a looping load are its 504s.",
+        o.loop_timeout,
+        fmt_us(fair.loop_cost.as_secs_f64() * 1e6),
+        sizes.cold,
+        fair.cold_misses,
     );
-    let _ = writeln!(s, "{first_line}\n");
-    let _ = writeln!(s, "{rss_line}");
-    s
 }
 
 #[cfg(test)]
@@ -582,5 +1179,113 @@ mod tests {
         assert_eq!((o.duration, o.secs(), o.sizes().zipf), (5, 5, 10_000));
         let o = parse(&["--smoke", "--duration", "9"]);
         assert_eq!((o.secs(), o.sizes().uniform, o.sizes().zipf), (1, 50, 500));
+    }
+
+    #[test]
+    fn every_scenario_runs_unless_some_are_named() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(
+            ["aether-bench", "tenants"].iter().chain(args),
+        ) {
+            Ok(Cli {
+                command: Bench::Tenants(o),
+            }) => o,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let o = parse(&[]);
+        assert!(Scenario::ALL.iter().all(|s| o.wants(*s)));
+        assert_eq!(o.loop_timeout, "200ms");
+        assert_eq!(o.command(), " --duration 5");
+        assert_eq!(o.sizes().cold, 500);
+
+        let o = parse(&["--smoke", "--scenarios", "fairness"]);
+        assert!(o.wants(Scenario::Fairness) && !o.wants(Scenario::Zipf));
+        assert_eq!(o.sizes().cold, 150);
+        assert_eq!(o.command(), " --smoke --scenarios fairness");
+
+        let o = parse(&["--scenarios", "single,zipf", "--loop-timeout", "1s"]);
+        assert_eq!(o.scenarios, [Scenario::Single, Scenario::Zipf]);
+        // The loop timeout only matters to (and is only shown with) fairness.
+        assert_eq!(o.command(), " --duration 5 --scenarios single,zipf");
+        let o = parse(&["--scenarios", "fairness", "--loop-timeout", "1s"]);
+        assert_eq!(
+            o.command(),
+            " --duration 5 --scenarios fairness --loop-timeout 1s"
+        );
+
+        assert!(Cli::try_parse_from(["aether-bench", "tenants", "--scenarios", "fair"]).is_err());
+    }
+
+    #[test]
+    fn the_cycle_script_walks_the_cold_names_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = script(dir.path(), "c", Traffic::Cycle { n: 150 }).unwrap();
+        let lua = std::fs::read_to_string(path).unwrap();
+        assert!(lua.contains("c%05d") && !lua.contains("t%05d"), "{lua}");
+        // Thread 2 starts half-way round; every request takes the next.
+        assert!(lua.contains("next = ((id - 1) * 75) % 150"), "{lua}");
+        assert!(lua.contains("next = next % 150 + 1"), "{lua}");
+        assert!(lua.contains("AETHER_RESULT"));
+    }
+
+    #[test]
+    fn a_function_script_posts_one_fixed_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = script(dir.path(), "l", Traffic::Function("loop")).unwrap();
+        let lua = std::fs::read_to_string(path).unwrap();
+        let body = lua
+            .lines()
+            .find_map(|l| l.strip_prefix("wrk.body = [==["))
+            .and_then(|l| l.strip_suffix("]==]"))
+            .unwrap_or_else(|| panic!("{lua}"));
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            body,
+            json!({"function": "loop", "input": {"msg": HELLO_MSG}})
+        );
+        assert!(!lua.contains("function request()"), "{lua}");
+    }
+
+    #[test]
+    fn module_lookups_sum_the_sources() {
+        let text = "# HELP aether_edge_module_loads_total Module lookups\n\
+                    # TYPE aether_edge_module_loads_total counter\n\
+                    aether_edge_module_loads_total{source=\"memory\"} 90\n\
+                    aether_edge_module_loads_total{source=\"disk\"} 7\n\
+                    aether_edge_module_loads_total{source=\"compiled\"} 3\n\
+                    aether_edge_module_loads_totally_else 1000\n\
+                    aether_edge_cache_evictions_total 5\n";
+        assert_eq!(module_lookups(text), (100.0, 90.0));
+        assert_eq!(module_lookups(""), (0.0, 0.0));
+    }
+
+    #[test]
+    fn fairness_targets_judge_the_right_ratio() {
+        let point = |p50_us, p99_us| Point {
+            requests: 1,
+            rps: 1.0,
+            p50_us,
+            p99_us,
+            errors: 0,
+        };
+        let alone = 1000.0;
+        let vs_alone = Target::P99VsAlone(2.0);
+        assert_eq!(vs_alone.met(&point(100.0, 2000.0), alone), Some(true));
+        assert_eq!(vs_alone.met(&point(100.0, 2001.0), alone), Some(false));
+        let tail = Target::TailRatio(3.0);
+        assert_eq!(tail.met(&point(500.0, 1500.0), alone), Some(true));
+        assert_eq!(tail.met(&point(400.0, 1500.0), alone), Some(false));
+        assert_eq!(Target::Baseline.met(&point(1.0, 9.0), alone), None);
+        assert_eq!(vs_alone.describe(), "p99 ≤ 2× alone");
+        assert_eq!(tail.describe(), "p99 ≤ 3× p50");
+
+        let row = |hot_c| FairRow {
+            scenario: "x",
+            hot_c,
+            hot: point(100.0, 1500.0),
+            beside: None,
+            target: tail,
+        };
+        assert_eq!(row(FAIR_HOT).vs_alone(alone), Some(1.5));
+        assert_eq!(row(MIXED_GOOD).vs_alone(alone), None);
     }
 }
