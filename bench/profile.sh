@@ -11,7 +11,13 @@
 #   bench/profile.sh [SECS]
 #
 # perf adds its own cost, so the absolute figures are higher than without
-# it; compare categories and the two servers within one run.
+# it; compare categories and the two servers within one run. Each server is
+# therefore first measured without perf too, from /proc: its CPU per request
+# split into user and kernel time, and its context switches per request.
+# perf's cost falls mostly on context switches (every switch of a profiled
+# thread switches its perf event too), so the profile's "kernel:
+# scheduling" row is far larger than without perf: trust the /proc line
+# for what scheduling costs, and the profile for where user time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-8}
@@ -43,6 +49,33 @@ wrk -t 2 -c 16 -d 2s -s "$work/hello.lua" "http://127.0.0.1:$edge_port" >/dev/nu
 switches() { # pid → context switches so far, all threads
   cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'
 }
+by_thread() { # pid → "tid name voluntary involuntary" per thread
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
+      "$(awk '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {n = $2} END {print v, n}' "$t/status")"
+  done 2>/dev/null | sort
+}
+cputicks() { # pid → "user kernel" clock ticks so far, all threads
+  awk '{print $14, $15}' /proc/"$1"/stat
+}
+unprofiled() { # name pid url script: the same load without perf, from /proc
+  local before ticks0 after ticks1 n hz; hz=$(getconf CLK_TCK)
+  before=$(switches "$2"); ticks0=$(cputicks "$2"); by_thread "$2" >"$work/$1.threads0"
+  wrk -t 2 -c 16 -d "${secs}s" --latency -s "$4" "$3" >"$work/$1.plain"
+  after=$(switches "$2"); ticks1=$(cputicks "$2"); by_thread "$2" >"$work/$1.threads1"
+  n=$(awk '/^RESULT/ {print $2}' "$work/$1.plain")
+  echo "$ticks0 $ticks1" | awk -v n="$n" -v hz="$hz" -v cs=$((after - before)) -v name="$1" \
+    -v rps="$(awk '/Requests\/sec/ {print $2}' "$work/$1.plain")" \
+    -v p50="$(awk '$1 == "50%" {print $2}' "$work/$1.plain")" -v p99="$(awk '$1 == "99%" {print $2}' "$work/$1.plain")" \
+    '{u = ($3 - $1) / hz * 1e6 / n; k = ($4 - $2) / hz * 1e6 / n;
+      printf "== %s without perf: %s req/s, p50 %s, p99 %s, CPU per request %.1f us (user %.1f, kernel %.1f), %.2f context switches per request\n", name, rps, p50, p99, u + k, u, k, cs / n}'
+  # Which threads switch: voluntary (it waited) and involuntary (it was
+  # preempted) switches per request, by thread name.
+  join "$work/$1.threads0" "$work/$1.threads1" | awk -v n="$n" -v secs="$secs" \
+    '{v[$2] += $6 - $3; i[$2] += $7 - $4} END {for (t in v) if (v[t] + i[t] > 0)
+      printf "   %-16s %.3f voluntary + %.3f involuntary switches per request (%.0f/s)\n",
+        t, v[t] / n, i[t] / n, (v[t] + i[t]) / secs}' | sort -k2 -rn
+}
 profile() { # name pid url script
   perf record -q -e cpu-clock -F 2999 -p "$2" -o "$work/$1.data" -- sleep "$secs" >/dev/null 2>&1 &
   local rec=$! before; before=$(switches "$2")
@@ -53,5 +86,7 @@ profile() { # name pid url script
   echo "== $1: $(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk") req/s, p50 $(awk '$1 == "50%" {print $2}' "$work/$1.wrk"), p99 $(awk '$1 == "99%" {print $2}' "$work/$1.wrk"), $(python3 -c "print(round(($after - $before) / $n, 2))") context switches per request, $(ls /proc/"$2"/task | wc -l) threads"
   python3 bench/profile_categories.py "$work/$1.data" "$n"
 }
+unprofiled edge "$edge" "http://127.0.0.1:$edge_port" "$work/hello.lua"
+unprofiled static "$static" "http://127.0.0.1:$static_port/" "$work/static.lua"
 profile edge "$edge" "http://127.0.0.1:$edge_port" "$work/hello.lua"
 profile static "$static" "http://127.0.0.1:$static_port/" "$work/static.lua"
