@@ -95,6 +95,14 @@ pub struct Options {
     /// before it answers 504.
     #[arg(long, value_name = "DURATION", default_value = DEFAULT_LOOP_TIMEOUT)]
     loop_timeout: String,
+    /// Distinct modules of the uniform row instead of 1 000 (50 with
+    /// `--smoke`), e.g. for a quicker before/after of a change.
+    #[arg(long, value_name = "N")]
+    uniform: Option<usize>,
+    /// Functions deployed for the Zipf row instead of 10 000 (500 with
+    /// `--smoke`).
+    #[arg(long, value_name = "N")]
+    zipf: Option<usize>,
 }
 
 /// The fairness edge's time limit unless `--loop-timeout` says otherwise:
@@ -138,6 +146,13 @@ struct Sizes {
 
 impl Options {
     fn sizes(&self) -> Sizes {
+        let mut sizes = self.default_sizes();
+        sizes.uniform = self.uniform.unwrap_or(sizes.uniform);
+        sizes.zipf = self.zipf.unwrap_or(sizes.zipf).max(sizes.uniform);
+        sizes
+    }
+
+    fn default_sizes(&self) -> Sizes {
         if self.smoke {
             Sizes {
                 uniform: 50,
@@ -179,6 +194,11 @@ impl Options {
         }
         if self.loop_timeout != DEFAULT_LOOP_TIMEOUT && self.wants(Scenario::Fairness) {
             let _ = write!(c, " --loop-timeout {}", self.loop_timeout);
+        }
+        for (flag, value) in [("uniform", self.uniform), ("zipf", self.zipf)] {
+            if let Some(n) = value {
+                let _ = write!(c, " --{flag} {n}");
+            }
         }
         c
     }
@@ -423,9 +443,35 @@ async fn wait_deployed(edge: &Process, edge_dir: &Path, n: usize) -> anyhow::Res
     }
 }
 
-/// The process's resident set (VmRSS) in MiB.
-fn rss_mib(pid: u32) -> anyhow::Result<f64> {
-    Ok(crate::rss_kib(pid)? as f64 / 1024.0)
+/// A process's resident set in MiB: all of it (VmRSS), its own memory
+/// (RssAnon) and the file pages it maps (RssFile: the page cache's, clean;
+/// the mapped module artifacts).
+#[derive(Debug, Clone, Copy)]
+struct Rss {
+    total: f64,
+    anon: f64,
+    file: f64,
+}
+
+impl Rss {
+    fn of(pid: u32) -> anyhow::Result<Self> {
+        let mib = |field| Ok::<_, anyhow::Error>(crate::status_kib(pid, field)? as f64 / 1024.0);
+        Ok(Rss {
+            total: mib("VmRSS")?,
+            anon: mib("RssAnon")?,
+            file: mib("RssFile")?,
+        })
+    }
+}
+
+impl std::fmt::Display for Rss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} MiB (own memory {:.1} MiB, mapped files {:.1} MiB)",
+            self.total, self.anon, self.file
+        )
+    }
 }
 
 /// Connections of the hot load in the fairness rows, and of each flood.
@@ -836,6 +882,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             waited.as_secs_f64()
         );
         call(&reqwest::Client::new(), &edge.url, &tenant_name(0)).await?;
+        let pid = edge.pid().context("the edge exited")?;
         let point = measure(
             &o,
             &edge.url,
@@ -844,10 +891,47 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             "uniform: distinct modules",
         )
         .await?;
+        let rss_line = format!(
+            "Edge RSS with {} functions deployed, all of them called in the uniform load: {}.",
+            sizes.uniform,
+            Rss::of(pid)?
+        );
+        println!("{rss_line}");
+        notes.push(rss_line);
         rows.push(Row {
             scenario: "distinct modules, uniform names, cache_size 100",
             functions: sizes.uniform,
             target: "≥ 0.5×, p99 < 3 ms",
+            point,
+        });
+        drop(edge);
+
+        // The same with instances' memories mapped copy-on-write from
+        // each module's image (wasmtime's default) instead of copied: the
+        // design choice `memory_init` makes, measured side by side. Its
+        // own directory: the engine setting changes the artifacts.
+        let cow_dir = dir.join("tenants-cow");
+        std::fs::create_dir_all(cow_dir.join("functions"))?;
+        for i in 0..sizes.uniform {
+            let name = format!("{}.wasm", tenant_name(i));
+            std::fs::copy(funcs.join(&name), cow_dir.join("functions").join(&name))?;
+        }
+        let edge =
+            start_standalone_edge_with(&cow_dir, free_port(), &["--memory-init", "cow"]).await?;
+        wait_deployed(&edge, &cow_dir, sizes.uniform).await?;
+        call(&reqwest::Client::new(), &edge.url, &tenant_name(0)).await?;
+        let point = measure(
+            &o,
+            &edge.url,
+            &uniform_lua,
+            CONCURRENCY,
+            "uniform: distinct modules, memory_init cow",
+        )
+        .await?;
+        rows.push(Row {
+            scenario: "the same, `memory_init = \"cow\"` (before/after of the default `copy`)",
+            functions: sizes.uniform,
+            target: "comparison",
             point,
         });
     }
@@ -878,7 +962,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             waited.as_secs_f64()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_idle = rss_mib(pid)?;
+        let rss_idle = Rss::of(pid)?;
         let point = measure(
             &o,
             &edge.url,
@@ -893,7 +977,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             target: "≥ 0.7×",
             point,
         });
-        let rss_loaded = rss_mib(pid)?;
+        let rss_loaded = Rss::of(pid)?;
 
         // First requests: one at a time over a warm connection.
         let client = reqwest::Client::new();
@@ -925,10 +1009,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         );
         println!("{first_line}");
         let rss_line = format!(
-            "Edge RSS (VmRSS) with {deployed} functions deployed: idle after its start-up scan \
-             compiled them {rss_idle:.1} MiB, after the Zipf load {rss_loaded:.1} MiB \
-             ({:.1} KiB per deployed function idle, all included).",
-            rss_idle * 1024.0 / deployed as f64
+            "Edge RSS with {deployed} functions deployed: idle after its start-up scan loaded \
+             them {rss_idle}; after the Zipf load {rss_loaded}. Per deployed function, idle: \
+             {:.1} KiB of the edge's own memory, {:.1} KiB all included.",
+            rss_idle.anon * 1024.0 / deployed as f64,
+            rss_idle.total * 1024.0 / deployed as f64
         );
         println!("{rss_line}");
         notes.push(first_line);

@@ -128,6 +128,8 @@ pub struct RuntimeSection {
     pub cache_size: Option<usize>,
     /// Most memory the loaded modules may take, e.g. `"4GiB"`.
     pub module_memory_budget: Option<String>,
+    /// `"copy"` (default) or `"cow"`: how fresh instances get their data.
+    pub memory_init: Option<String>,
     /// Largest stdout/stderr per invocation, e.g. `"1MiB"`.
     pub max_output: Option<String>,
     /// Largest input per invocation, e.g. `"1MiB"`.
@@ -175,6 +177,11 @@ pub struct Flags {
     /// it is refused (503 memory_budget_exceeded) [default: 4GiB].
     #[arg(long, env = "AETHER_MODULE_MEMORY_BUDGET")]
     pub module_memory_budget: Option<String>,
+    /// How a fresh instance's memory gets the module's data segments:
+    /// `copy` (best with many functions) or `cow` (mapped copy-on-write:
+    /// best for few functions with megabytes of data) [default: copy].
+    #[arg(long, env = "AETHER_MEMORY_INIT")]
+    pub memory_init: Option<String>,
     /// Largest stdout and stderr per invocation [default: 1MiB].
     #[arg(long, env = "AETHER_MAX_OUTPUT")]
     pub max_output: Option<String>,
@@ -258,6 +265,8 @@ pub struct EngineConfig {
     pub cache_size: usize,
     /// Bytes the loaded modules may take.
     pub module_memory_budget: u64,
+    /// How fresh instances get their data segments.
+    pub memory_init: aether_runtime::MemoryInit,
     /// Concurrent executions.
     pub max_concurrency: usize,
     /// Requests waiting for a slot before 503.
@@ -306,6 +315,7 @@ impl Default for EngineConfig {
             max_input: DEFAULT_MAX_INPUT,
             cache_size: DEFAULT_CACHE_SIZE,
             module_memory_budget: aether_runtime::DEFAULT_MODULE_MEMORY_BUDGET,
+            memory_init: aether_runtime::MemoryInit::default(),
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             max_queue: DEFAULT_MAX_QUEUE,
             scan_interval: DEFAULT_SCAN_INTERVAL,
@@ -368,6 +378,11 @@ impl EngineConfig {
             &rt.module_memory_budget,
         )? {
             cfg.module_memory_budget = b;
+        }
+        if let Some(m) = flags.memory_init.as_ref().or(rt.memory_init.as_ref()) {
+            cfg.memory_init = m
+                .parse()
+                .map_err(|e: String| ConfigError::invalid("memory_init", e))?;
         }
         cfg.max_concurrency = flags
             .max_concurrency
@@ -481,6 +496,7 @@ impl EngineConfig {
             default_limits: self.limits,
             cache_size: self.cache_size,
             module_memory_budget: self.module_memory_budget,
+            memory_init: self.memory_init,
             artifact_dir: Some(self.artifact_dir()),
             // Every running execution needs a slot; a few spare ones cover
             // the instant between a permit's release and the slot's.
@@ -620,6 +636,7 @@ mod tests {
             memory_limit = "32MiB"
             cache_size = 7
             module_memory_budget = "512MiB"
+            memory_init = "cow"
             "#,
         )
         .unwrap();
@@ -639,6 +656,7 @@ mod tests {
         assert_eq!(cfg.limits.memory_bytes, 32 << 20);
         assert_eq!(cfg.cache_size, 7);
         assert_eq!(cfg.module_memory_budget, 512 << 20);
+        assert_eq!(cfg.memory_init, aether_runtime::MemoryInit::Cow);
         assert!(!cfg.telemetry);
         assert!(EngineConfig::load(&Flags::default()).unwrap().telemetry);
         let off = EngineConfig::load(&Flags {
@@ -869,6 +887,25 @@ mod tests {
         };
         let err = EngineConfig::load(&flags).unwrap_err();
         assert!(err.to_string().contains("exec_timeout"), "{err}");
+        for (flags, key) in [
+            (
+                Flags {
+                    memory_init: Some("mmap".into()),
+                    ..Flags::default()
+                },
+                "memory_init",
+            ),
+            (
+                Flags {
+                    module_memory_budget: Some("lots".into()),
+                    ..Flags::default()
+                },
+                "module_memory_budget",
+            ),
+        ] {
+            let err = EngineConfig::load(&flags).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("edge.toml");

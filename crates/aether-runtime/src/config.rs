@@ -83,6 +83,8 @@ pub struct RuntimeConfig {
     /// refused with [`crate::CompileError::OverBudget`] instead of letting
     /// the node swap.
     pub module_memory_budget: u64,
+    /// How a fresh instance's linear memory gets its initial contents.
+    pub memory_init: MemoryInit,
     /// Directory for precompiled artifacts; `None` disables the disk cache.
     pub artifact_dir: Option<PathBuf>,
     /// Pool slots; see [`DEFAULT_MAX_INSTANCES`].
@@ -101,12 +103,47 @@ pub struct RuntimeConfig {
     pub decommit_batch: usize,
 }
 
+/// How a fresh instance's linear memory gets the module's data segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryInit {
+    /// Copied into the instance's pool slot at every instantiation (a
+    /// hello_world: 32 KiB). The default: its cost does not depend on
+    /// which module the slot held before, so an edge serving many
+    /// functions pays the same per request as one serving a single
+    /// function. With `Cow`, a slot that held another module must have
+    /// the new module's image mapped in, and under load across threads
+    /// those remaps and copy-on-write faults cost TLB shootdowns: 1 000
+    /// distinct hello_worlds ran at 0.25× a single function's rate with
+    /// `Cow` against 0.53× with `Copy`, same run (BENCHMARKS.md, "Many
+    /// tenants").
+    #[default]
+    Copy,
+    /// Mapped copy-on-write from the module's image (wasmtime's default):
+    /// nothing copied up front, pages faulted in as touched. Better for
+    /// few functions with large data segments (megabytes of tables or
+    /// assets), which `Copy` would copy at every request.
+    Cow,
+}
+
+impl std::str::FromStr for MemoryInit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "copy" => Ok(MemoryInit::Copy),
+            "cow" => Ok(MemoryInit::Cow),
+            other => Err(format!("`{other}`: expected `copy` or `cow`")),
+        }
+    }
+}
+
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             default_limits: Limits::default(),
             cache_size: DEFAULT_CACHE_SIZE,
             module_memory_budget: DEFAULT_MODULE_MEMORY_BUDGET,
+            memory_init: MemoryInit::Copy,
             artifact_dir: None,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_limit: DEFAULT_MAX_MEMORY_LIMIT,

@@ -27,7 +27,7 @@ pub use cache::ModuleHash;
 pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MAX_WASM_STACK, DEFAULT_MEMORY_LIMIT, DEFAULT_MODULE_MEMORY_BUDGET, DEFAULT_TIMEOUT,
-    Limits, RuntimeConfig,
+    Limits, MemoryInit, RuntimeConfig,
 };
 pub use egress::{EgressError, EgressPolicy, EgressUsage, OutboundCounts};
 pub use error::{CompileError, Failure, InvokeError, RuntimeError};

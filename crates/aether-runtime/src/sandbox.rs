@@ -4,7 +4,7 @@
 
 use wasmtime::{Config, Enabled, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::config::RuntimeConfig;
+use crate::config::{MemoryInit, RuntimeConfig};
 use crate::host::MAX_TABLE_ELEMENTS;
 
 /// Core instance and table slots per execution slot (see
@@ -43,6 +43,7 @@ pub(crate) fn fiber_stack_size(max_wasm_stack: usize) -> usize {
 pub(crate) fn serving_config(cfg: &RuntimeConfig) -> Config {
     let mut config = base_config(cfg.max_wasm_stack);
     config.async_stack_size(fiber_stack_size(cfg.max_wasm_stack));
+    config.memory_init_cow(cfg.memory_init == MemoryInit::Cow);
     if cfg.pooling {
         let mut pool = PoolingAllocationConfig::new();
         // A component invocation takes several core instances and tables
@@ -77,8 +78,9 @@ pub(crate) fn serving_config(cfg: &RuntimeConfig) -> Config {
 /// One line describing the effective sandbox settings, logged at start-up.
 pub(crate) fn summarize(cfg: &RuntimeConfig) -> String {
     format!(
-        "allocator={} pool_slots={} max_memory_limit={}B keep_resident={}B wasm_stack={}B epoch_tick={:?} default_timeout={:?} default_memory={}B max_stdout={}B max_stderr={}B cache_size={} artifact_dir={}",
+        "allocator={} memory_init={:?} pool_slots={} max_memory_limit={}B keep_resident={}B wasm_stack={}B epoch_tick={:?} default_timeout={:?} default_memory={}B max_stdout={}B max_stderr={}B cache_size={} artifact_dir={}",
         if cfg.pooling { "pooling" } else { "on-demand" },
+        cfg.memory_init,
         cfg.max_instances,
         cfg.max_memory_limit,
         cfg.keep_resident,

@@ -282,3 +282,27 @@ fn an_artifact_without_its_checksum_file_is_not_trusted() {
         ModuleSource::Disk
     );
 }
+
+#[test]
+fn both_memory_init_modes_give_an_instance_its_data_segments() {
+    // A module whose output comes from a data segment: a wrong or missing
+    // initialisation prints something else.
+    let wasm = wat::parse_str(aether_fixtures::print_wat("from the data segment")).unwrap();
+    for mode in [
+        aether_runtime::MemoryInit::Copy,
+        aether_runtime::MemoryInit::Cow,
+    ] {
+        let rt = Runtime::new(RuntimeConfig {
+            memory_init: mode,
+            max_instances: 8,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let (module, _) = rt.load(ModuleHash::of(&wasm), || Ok(wasm.clone())).unwrap();
+        // Twice: the second instance reuses the first one's pool slot.
+        for _ in 0..2 {
+            let out = run(&rt, &module, "").unwrap();
+            assert_eq!(&out.stdout[..], b"from the data segment", "{mode:?}");
+        }
+    }
+}
