@@ -72,6 +72,9 @@ pub struct EdgeMetrics {
     load_seconds_compiled: Histogram,
     evictions: Counter,
     cached_modules: Gauge,
+    held_modules: Gauge,
+    module_memory: Gauge,
+    module_memory_budget: Gauge,
     in_flight: Gauge,
     queue_depth: Gauge,
     events_dropped: Counter,
@@ -264,6 +267,9 @@ impl EdgeMetrics {
                 .histogram(&Key::from_static_parts(LOAD_SECONDS, &LOAD_COMPILED)),
             evictions: counter("aether_edge_cache_evictions_total"),
             cached_modules: gauge("aether_edge_cached_modules"),
+            held_modules: gauge("aether_edge_held_modules"),
+            module_memory: gauge("aether_edge_module_memory_bytes"),
+            module_memory_budget: gauge("aether_edge_module_memory_budget_bytes"),
             in_flight: gauge("aether_edge_executions_in_flight"),
             queue_depth: gauge("aether_edge_queue_depth"),
             events_dropped: counter("aether_edge_events_dropped_total"),
@@ -341,6 +347,10 @@ impl EdgeMetrics {
         self.evictions
             .absolute((stats.disk_loads + stats.compiled).saturating_sub(cached));
         self.cached_modules.set(cached as f64);
+        self.held_modules.set(gauges.held_modules as f64);
+        self.module_memory.set(gauges.module_memory_bytes as f64);
+        self.module_memory_budget
+            .set(gauges.module_memory_budget as f64);
         self.in_flight.set(gauges.in_flight as f64);
         self.queue_depth.set(gauges.waiting as f64);
         self.events_dropped.absolute(gauges.events_dropped);
@@ -426,7 +436,22 @@ const FAMILIES: &[Family] = &[
         OUTBOUND_BYTES,
         "Response bytes wasi:http functions received from their outbound requests.",
     ),
-    Family::gauge("aether_edge_cached_modules", "Compiled modules in memory."),
+    Family::gauge(
+        "aether_edge_cached_modules",
+        "Modules linked and ready to instantiate (at most cache_size).",
+    ),
+    Family::gauge(
+        "aether_edge_held_modules",
+        "Modules held in memory compiled, linked or not (every module loaded since start whose function is deployed).",
+    ),
+    Family::gauge(
+        "aether_edge_module_memory_bytes",
+        "Bytes of compiled code, data and metadata of the modules held.",
+    ),
+    Family::gauge(
+        "aether_edge_module_memory_budget_bytes",
+        "The most the modules held may take (module_memory_budget); loads past it are refused.",
+    ),
     Family::gauge(
         "aether_edge_executions_in_flight",
         "Executions running now.",
@@ -450,8 +475,14 @@ const FAMILIES: &[Family] = &[
 pub struct Gauges {
     /// Where modules came from since start.
     pub runtime: CacheStats,
-    /// Compiled modules in memory.
+    /// Modules linked and ready.
     pub cached_modules: u64,
+    /// Modules held in memory, linked or not.
+    pub held_modules: u64,
+    /// Their bytes.
+    pub module_memory_bytes: u64,
+    /// The most they may take.
+    pub module_memory_budget: u64,
     /// Executions running now.
     pub in_flight: usize,
     /// Requests waiting for a slot.
@@ -524,6 +555,9 @@ mod tests {
         let gauges = Gauges {
             runtime: aether_runtime::CacheStats::default(),
             cached_modules: 0,
+            held_modules: 0,
+            module_memory_bytes: 0,
+            module_memory_budget: 0,
             in_flight: 0,
             waiting: 0,
             events_dropped: 0,

@@ -213,9 +213,13 @@ impl AppState {
 
     /// The values `/metrics` copies from the other components.
     pub fn gauges(&self) -> Gauges {
+        let (held_modules, module_memory_bytes) = self.0.runtime.held_modules();
         Gauges {
             runtime: self.0.runtime.stats(),
             cached_modules: self.0.runtime.cached_modules() as u64,
+            held_modules: held_modules as u64,
+            module_memory_bytes,
+            module_memory_budget: self.0.runtime.config().module_memory_budget,
             in_flight: self.0.executor.running(),
             waiting: self.0.executor.waiting(),
             events_dropped: self.0.events.dropped(),

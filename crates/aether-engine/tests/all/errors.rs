@@ -238,3 +238,69 @@ async fn requests_beyond_the_queue_are_shed_with_503() {
     edge.assert_serves().await;
     edge.stop().await;
 }
+
+/// Past `module_memory_budget` the edge refuses to load one more module:
+/// 503 `memory_budget_exceeded` with a message naming the budget, the
+/// functions already held keep serving, and /health and /metrics show
+/// what is held against the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_module_memory_budget_a_function_is_refused_with_503_and_the_rest_serve() {
+    let root = tempfile::tempdir().unwrap();
+    // One module's size, from an edge with no budget to speak of.
+    let size = {
+        let edge = TestEdge::start_in(root.path(), |_| {}).await;
+        edge.install_wat("echo", ECHO);
+        let (status, _) = edge
+            .execute(json!({"function": "echo", "stdin": "x"}))
+            .await;
+        assert_eq!(status, 200);
+        let health = edge
+            .get("/health")
+            .await
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        edge.stop().await;
+        health["module_memory_bytes"].as_u64().unwrap()
+    };
+    assert!(size > 0);
+    // Room for echo, not for a second module as big.
+    let edge = TestEdge::start_in(root.path(), |c| c.module_memory_budget = size + size / 2).await;
+    let (status, body) = edge
+        .execute(json!({"function": "echo", "stdin": "x"}))
+        .await;
+    assert_eq!((status, body["output"].as_str()), (200, Some("x")));
+    let mut second = wat::parse_str(ECHO).unwrap();
+    second.extend_from_slice(&[0, 3, 1, b'x', 2]); // a custom section: other bytes
+    edge.install("second", &second);
+    let (status, body) = edge
+        .execute(json!({"function": "second", "stdin": "x"}))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(code(&body), "memory_budget_exceeded");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("budget"), "{message}");
+    let (status, _) = edge
+        .execute(json!({"function": "echo", "stdin": "y"}))
+        .await;
+    assert_eq!(status, 200, "the functions held keep serving");
+    let health = edge
+        .get("/health")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(health["held_modules"], 1);
+    assert_eq!(health["module_memory_bytes"], size);
+    assert_eq!(health["module_memory_budget_bytes"], size + size / 2);
+    let metrics =
+        aether_fixtures::prometheus::parse(&edge.get("/metrics").await.text().await.unwrap());
+    let gauge = |name| aether_fixtures::prometheus::value(&metrics, name, &[]);
+    assert_eq!(gauge("aether_edge_held_modules"), 1.0);
+    assert_eq!(gauge("aether_edge_module_memory_bytes"), size as f64);
+    assert_eq!(
+        gauge("aether_edge_module_memory_budget_bytes"),
+        (size + size / 2) as f64
+    );
+    edge.stop().await;
+}
