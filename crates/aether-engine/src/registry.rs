@@ -367,12 +367,16 @@ impl Registry {
 
     /// Second half of a scan: drops the functions whose file is gone.
     fn drop_unseen(&self, seen: &[String], report: &mut ScanReport) {
+        // A set: with thousands of functions a list made this scan
+        // quadratic, holding the registry's write lock (and so every
+        // request's lookup) for ~100 ms every second at 10 000 functions.
+        let seen: std::collections::HashSet<&str> = seen.iter().map(String::as_str).collect();
         self.write().retain(|name, entry| {
             // Not in the listing, but a request's `refresh_one` may have
             // added it after `read_dir` ran: drop it only if its file is
             // really gone now.
             let keep = entry.is_managed()
-                || seen.iter().any(|s| s == name)
+                || seen.contains(name.as_str())
                 || self.func_dir.join(format!("{name}.wasm")).is_file();
             if !keep {
                 report.removed.push(name.clone());
