@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use aether_runtime::{Invocation, Limits, ModuleHash, Runtime, RuntimeConfig};
+use aether_runtime::{ModuleHash, Runtime, RuntimeConfig};
 use anyhow::bail;
 use sha2::{Digest, Sha256};
 
@@ -65,16 +65,6 @@ impl Phase {
     }
 }
 
-fn invocation() -> Invocation<'static> {
-    Invocation {
-        name: "hello_world",
-        args: &[],
-        env: &[],
-        stdin: crate::input(),
-        limits: Limits::default(),
-    }
-}
-
 /// Runs the benchmark.
 pub fn run(o: Options) -> anyhow::Result<()> {
     let hello = crate::hello_world()?;
@@ -112,7 +102,7 @@ pub fn run(o: Options) -> anyhow::Result<()> {
         for phase in [&mut first, &mut hot] {
             let (module, _) = phase.time(|| -> anyhow::Result<_> {
                 let (module, source) = rt.load(*hash, || Ok(wasm.clone()))?;
-                check(rt.execute_blocking(&module, invocation()))?;
+                check(rt.execute_blocking(&module, crate::hello_invocation()))?;
                 Ok((module, source))
             })?;
             drop(module);
@@ -164,10 +154,10 @@ pub fn run(o: Options) -> anyhow::Result<()> {
     for (i, (wasm, hash)) in tenants.iter().zip(&hashes).enumerate() {
         let module = held_first.time(|| -> anyhow::Result<_> {
             let (module, _) = rt.load(*hash, || Ok(wasm.clone()))?;
-            check(rt.execute_blocking(&module, invocation()))?;
+            check(rt.execute_blocking(&module, crate::hello_invocation()))?;
             Ok(module)
         })?;
-        run2.time(|| check(rt.execute_blocking(&module, invocation())))?;
+        run2.time(|| check(rt.execute_blocking(&module, crate::hello_invocation())))?;
         drop(module);
         if let Some(p) = previous {
             let (module, _) = reload.time(|| rt.load(hashes[p], || Ok(tenants[p].clone())))?;

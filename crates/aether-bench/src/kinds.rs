@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use aether_runtime::{
-    EgressPolicy, GuestResponse, HttpInvocation, Invocation, Limits, LoadedModule, ModuleHash,
-    Runtime, RuntimeConfig,
+    EgressPolicy, GuestResponse, HttpInvocation, Limits, LoadedModule, ModuleHash, Runtime,
+    RuntimeConfig,
 };
 use anyhow::{Context, bail};
 use http_body_util::{BodyExt, Full};
@@ -36,16 +36,7 @@ fn load(rt: &Runtime, wasm: Vec<u8>) -> anyhow::Result<std::sync::Arc<LoadedModu
 /// One `execute` of a hello world; checks its output.
 async fn command(rt: &Runtime, module: &LoadedModule) -> anyhow::Result<()> {
     let out = rt
-        .execute(
-            module,
-            Invocation {
-                name: "hello_world",
-                args: &[],
-                env: &[],
-                stdin: crate::input(),
-                limits: Limits::default(),
-            },
-        )
+        .execute(module, crate::hello_invocation())
         .await
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     if &out.stdout[..] != b"Hello from Aether!" {

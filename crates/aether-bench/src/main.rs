@@ -97,6 +97,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// One call of hello_world with the input it greets back.
+fn hello_invocation() -> Invocation<'static> {
+    Invocation {
+        name: "hello_world",
+        args: &[],
+        env: &[],
+        stdin: input(),
+        limits: Limits::default(),
+    }
+}
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -117,16 +128,7 @@ fn input() -> bytes::Bytes {
 
 fn invoke(rt: &Runtime, module: &aether_runtime::LoadedModule) -> anyhow::Result<()> {
     let out = rt
-        .execute_blocking(
-            module,
-            Invocation {
-                name: "hello_world",
-                args: &[],
-                env: &[],
-                stdin: input(),
-                limits: Limits::default(),
-            },
-        )
+        .execute_blocking(module, hello_invocation())
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     if &out.stdout[..] != b"Hello from Aether!" {
         bail!("unexpected output {:?}", out.stdout);

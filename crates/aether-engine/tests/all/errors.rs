@@ -254,12 +254,7 @@ async fn past_the_module_memory_budget_a_function_is_refused_with_503_and_the_re
             .execute(json!({"function": "echo", "stdin": "x"}))
             .await;
         assert_eq!(status, 200);
-        let health = edge
-            .get("/health")
-            .await
-            .json::<serde_json::Value>()
-            .await
-            .unwrap();
+        let health = health(&edge).await;
         edge.stop().await;
         health["module_memory_bytes"].as_u64().unwrap()
     };
@@ -284,12 +279,7 @@ async fn past_the_module_memory_budget_a_function_is_refused_with_503_and_the_re
         .execute(json!({"function": "echo", "stdin": "y"}))
         .await;
     assert_eq!(status, 200, "the functions held keep serving");
-    let health = edge
-        .get("/health")
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let health = health(&edge).await;
     assert_eq!(health["held_modules"], 1);
     assert_eq!(health["module_memory_bytes"], size);
     assert_eq!(health["module_memory_budget_bytes"], size + size / 2);
@@ -303,4 +293,8 @@ async fn past_the_module_memory_budget_a_function_is_refused_with_503_and_the_re
         (size + size / 2) as f64
     );
     edge.stop().await;
+}
+
+async fn health(edge: &TestEdge) -> serde_json::Value {
+    edge.get("/health").await.json().await.unwrap()
 }
