@@ -69,10 +69,12 @@ enum Bench {
     /// binary and PostgreSQL installed (initdb).
     Control(control::Options),
     /// Many tenants (issue 18) side by side with one function, at c=16:
-    /// 1 000 distinct hello_world-sized modules with uniform traffic,
-    /// 10 000 with Zipf traffic, first requests to never-called functions,
-    /// and the edge's RSS. Needs examples/hello_world, the release
-    /// aether-engine and wrk; `--smoke` runs in about a minute.
+    /// 1 000 distinct hello_world-sized modules with uniform traffic (with
+    /// `memory_init` copy and cow), 10 000 with Zipf traffic, first
+    /// requests to never-called functions, the edge's RSS, and fairness
+    /// (a hot function beside a cold or looping flood). Needs
+    /// examples/hello_world, the release aether-engine and wrk; `--smoke`
+    /// runs in about two minutes, `--scenarios` picks parts.
     Tenants(tenants::Options),
     /// Where the first request to a deployed, never-loaded function spends
     /// its time, in process: end to end and by phase (artifact read,
