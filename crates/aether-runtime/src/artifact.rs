@@ -10,10 +10,10 @@
 //! An artifact is two files: `{module sha256}-{engine tag}.cwasm`, exactly
 //! what wasmtime serialized, and `….sum`, a magic number and the sha256 of
 //! the `.cwasm`. Keeping the checksum out of the `.cwasm` lets wasmtime
-//! *map* the file instead of copying it: its code pages and the initial
-//! contents of the module's memory (its CoW image) are then the page
-//! cache's, shared, clean and never swapped, rather than anonymous memory
-//! of each edge process (a hello_world module: 308 KiB of artifact; see
+//! *map* the file instead of copying it: its code pages and the data
+//! segments instances are initialised from are then the page cache's,
+//! shared, clean and never swapped, rather than anonymous memory of each
+//! edge process (a hello_world module: 308 KiB of artifact; see
 //! BENCHMARKS.md, "Many tenants"). The mapping stays valid while the file
 //! is replaced or deleted (a rename or unlink never changes the mapped
 //! inode's pages), which is all this store ever does to a file.
