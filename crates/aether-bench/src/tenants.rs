@@ -680,6 +680,56 @@ fn met(verdict: Option<bool>) -> &'static str {
     }
 }
 
+/// The rows measured beside the looping function: the fairness edge, the
+/// looping function's wrk script, what one of its requests costs (its
+/// time limit), and the hot-alone row's p99 the rows compare with.
+struct Looping<'a> {
+    o: &'a Options,
+    client: &'a reqwest::Client,
+    base: &'a str,
+    script: &'a Path,
+    cost: Duration,
+    alone_p99_us: f64,
+}
+
+impl Looping<'_> {
+    /// A fairness row: `hot` measured beside `looping_c` connections of the
+    /// looping function (after a 1 s warm-up of both), checked (the hot
+    /// load error-free, every looping request a 504) and printed; then the
+    /// guests wrk left running are let end and hello_world is checked
+    /// again.
+    async fn row(
+        &self,
+        hot: (&Path, u32),
+        looping_c: u32,
+        label: &str,
+        scenario: &'static str,
+        target: Target,
+    ) -> anyhow::Result<FairRow> {
+        let (o, base) = (self.o, self.base);
+        let flood = (self.script, looping_c);
+        side_by_side(o, base, hot, flood, 1).await?;
+        let (point, flood_point) = side_by_side(o, base, hot, flood, o.secs()).await?;
+        check_hot(label, &point)?;
+        check_looping(label, &flood_point)?;
+        let row = FairRow {
+            scenario,
+            hot_c: hot.1,
+            hot: point,
+            beside: Some(Beside {
+                what: "looping function".into(),
+                concurrency: looping_c,
+                point: flood_point,
+            }),
+            target,
+        };
+        row.print(label, self.alone_p99_us);
+        tokio::time::sleep(self.cost).await;
+        call(self.client, base, "hello_world").await?;
+        Ok(row)
+    }
+}
+
 /// Issue 18 items 3 and 4 on one edge: hello_world hot alone, then beside
 /// a flood of `cold` distinct cold functions, then beside a flood of a
 /// looping function, then as 14 of 16 connections with 2 looping.
@@ -769,52 +819,36 @@ async fn fairness(o: &Options, hello: &[u8], dir: &Path, cold: usize) -> anyhow:
     call(&client, &edge.url, "hello_world").await?;
 
     // 3. Beside a looping flood.
-    let flood = (loop_lua.as_path(), FAIR_FLOOD);
-    side_by_side(o, &edge.url, hot, flood, 1).await?;
-    let (point, flood_point) = side_by_side(o, &edge.url, hot, flood, o.secs()).await?;
-    let label = "fairness: hot + looping flood (c=8)";
-    check_hot(label, &point)?;
-    check_looping(label, &flood_point)?;
-    let row = FairRow {
-        scenario: "hot + looping flood (another tenant)",
-        hot_c: FAIR_HOT,
-        hot: point,
-        beside: Some(Beside {
-            what: "looping function".into(),
-            concurrency: FAIR_FLOOD,
-            point: flood_point,
-        }),
-        target: Target::P99VsAlone(2.0),
+    let looping = Looping {
+        o,
+        client: &client,
+        base: &edge.url,
+        script: &loop_lua,
+        cost: loop_cost,
+        alone_p99_us: alone.p99_us,
     };
-    row.print(label, alone.p99_us);
+    let row = looping
+        .row(
+            hot,
+            FAIR_FLOOD,
+            "fairness: hot + looping flood (c=8)",
+            "hot + looping flood (another tenant)",
+            Target::P99VsAlone(2.0),
+        )
+        .await?;
     rows.push(row);
-    // The guests wrk left running end at their limit.
-    tokio::time::sleep(loop_cost).await;
-    call(&client, &edge.url, "hello_world").await?;
 
     // 4. c=16 with 2 looping connections: two wrk processes.
-    let good = (hot_lua.as_path(), MIXED_GOOD);
-    let looping = (loop_lua.as_path(), MIXED_LOOPING);
-    side_by_side(o, &edge.url, good, looping, 1).await?;
-    let (point, flood_point) = side_by_side(o, &edge.url, good, looping, o.secs()).await?;
-    let label = "fairness: 14 good + 2 looping conns";
-    check_hot(label, &point)?;
-    check_looping(label, &flood_point)?;
-    let row = FairRow {
-        scenario: "c=16, 2 of 16 connections looping (good requests)",
-        hot_c: MIXED_GOOD,
-        hot: point,
-        beside: Some(Beside {
-            what: "looping function".into(),
-            concurrency: MIXED_LOOPING,
-            point: flood_point,
-        }),
-        target: Target::TailRatio(3.0),
-    };
-    row.print(label, alone.p99_us);
+    let row = looping
+        .row(
+            (hot_lua.as_path(), MIXED_GOOD),
+            MIXED_LOOPING,
+            "fairness: 14 good + 2 looping conns",
+            "c=16, 2 of 16 connections looping (good requests)",
+            Target::TailRatio(3.0),
+        )
+        .await?;
     rows.push(row);
-    tokio::time::sleep(loop_cost).await;
-    call(&client, &edge.url, "hello_world").await?;
 
     Ok(Fairness {
         rows,
