@@ -152,14 +152,29 @@ impl ArtifactStore {
         let kind = Engine::detect_precompiled(&bytes);
         // Only the mapping is kept: the bytes read for the checksum go.
         drop(bytes);
+        self.map(engine, hash, kind)
+    }
+
+    /// Maps the `.cwasm` of `hash`, a component or a module as `kind`
+    /// says; `None` (and the artifact removed) when wasmtime refuses it.
+    /// Only for a file whose checksum was just verified or that `store`
+    /// just wrote.
+    fn map(
+        &self,
+        engine: &Engine,
+        hash: &ModuleHash,
+        kind: Option<Precompiled>,
+    ) -> Option<Compiled> {
+        let path = self.path(hash, CWASM);
         // SAFETY: the file was written by `store` below into our own 0700
         // directory, from `Module::serialize` or `Component::serialize` of
         // this engine configuration (its name carries the engine's
-        // compatibility hash), and its sha256 was verified just now, so it
-        // is exactly what we wrote; wasmtime's own header says which of
-        // the two it is. This store never modifies a file in place (it
-        // renames and unlinks), so the mapping keeps those bytes for as
-        // long as the module lives.
+        // compatibility hash), and its sha256 was verified just now or it
+        // was written just now, so it is exactly what we wrote; wasmtime's
+        // own header (or the value just serialized) says which of the two
+        // it is. This store never modifies a file in place (it renames and
+        // unlinks), so the mapping keeps those bytes for as long as the
+        // module lives.
         let loaded = match kind {
             Some(Precompiled::Component) => {
                 unsafe { Component::deserialize_file(engine, &path) }.map(Compiled::Component)
@@ -193,13 +208,20 @@ impl ArtifactStore {
     /// Writes the artifact of `module` atomically (temp file + rename), the
     /// `.cwasm` first, then its `.sum`: a crash between the two leaves a
     /// `.cwasm` without a checksum, which is discarded. No fsync: this is a
-    /// cache, and a torn file fails its checksum.
-    pub(crate) fn store(&self, hash: &ModuleHash, compiled: &Compiled) -> std::io::Result<()> {
-        let payload = match compiled {
-            Compiled::Module(module) => module.serialize(),
-            Compiled::Component(component) => component.serialize(),
-        }
-        .map_err(std::io::Error::other)?;
+    /// cache, and a torn file fails its checksum. Returns the artifact
+    /// mapped from the file just written (`None` if wasmtime refused to
+    /// map it), without reading it back.
+    pub(crate) fn store(
+        &self,
+        engine: &Engine,
+        hash: &ModuleHash,
+        compiled: &Compiled,
+    ) -> std::io::Result<Option<Compiled>> {
+        let (payload, kind) = match compiled {
+            Compiled::Module(module) => (module.serialize(), Precompiled::Module),
+            Compiled::Component(component) => (component.serialize(), Precompiled::Component),
+        };
+        let payload = payload.map_err(std::io::Error::other)?;
         let write = |path: PathBuf, parts: &[&[u8]]| -> std::io::Result<()> {
             let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
             for part in parts {
@@ -209,7 +231,8 @@ impl ArtifactStore {
             Ok(())
         };
         write(self.path(hash, CWASM), &[&payload])?;
-        write(self.path(hash, SUM), &[MAGIC, &Sha256::digest(&payload)])
+        write(self.path(hash, SUM), &[MAGIC, &Sha256::digest(&payload)])?;
+        Ok(self.map(engine, hash, Some(kind)))
     }
 }
 

@@ -406,8 +406,8 @@ impl Runtime {
         // Held as the artifact maps it (page cache, not this process's
         // memory), else as compiled.
         let compiled = match &self.artifacts {
-            Some(store) => match store.store(&hash, &compiled) {
-                Ok(()) => store.load(&self.engine, &hash).unwrap_or(compiled),
+            Some(store) => match store.store(&self.engine, &hash, &compiled) {
+                Ok(mapped) => mapped.unwrap_or(compiled),
                 Err(e) => {
                     tracing::warn!(%hash, error = %e, "cannot write compiled artifact; the next restart recompiles");
                     compiled
