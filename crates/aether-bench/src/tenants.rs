@@ -1283,16 +1283,18 @@ mod tests {
         assert!(lua.contains("AETHER_RESULT"));
     }
 
-    #[test]
-    fn the_command_line_parses() {
-        let parse = |args: &[&str]| match Cli::try_parse_from(
-            ["aether-bench", "tenants"].iter().chain(args),
-        ) {
+    /// `aether-bench tenants ARGS`'s options.
+    fn parse(args: &[&str]) -> Options {
+        match Cli::try_parse_from(["aether-bench", "tenants"].iter().chain(args)) {
             Ok(Cli {
                 command: Bench::Tenants(o),
             }) => o,
             other => panic!("{args:?}: {other:?}"),
-        };
+        }
+    }
+
+    #[test]
+    fn the_command_line_parses() {
         let o = parse(&[]);
         assert!(!o.smoke);
         assert_eq!((o.duration, o.secs(), o.sizes().zipf), (5, 5, 10_000));
@@ -1302,14 +1304,6 @@ mod tests {
 
     #[test]
     fn every_scenario_runs_unless_some_are_named() {
-        let parse = |args: &[&str]| match Cli::try_parse_from(
-            ["aether-bench", "tenants"].iter().chain(args),
-        ) {
-            Ok(Cli {
-                command: Bench::Tenants(o),
-            }) => o,
-            other => panic!("{args:?}: {other:?}"),
-        };
         let o = parse(&[]);
         assert!(Scenario::ALL.iter().all(|s| o.wants(*s)));
         assert_eq!(o.loop_timeout, "200ms");

@@ -143,7 +143,7 @@ impl Default for RuntimeConfig {
             default_limits: Limits::default(),
             cache_size: DEFAULT_CACHE_SIZE,
             module_memory_budget: DEFAULT_MODULE_MEMORY_BUDGET,
-            memory_init: MemoryInit::Copy,
+            memory_init: MemoryInit::default(),
             artifact_dir: None,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_limit: DEFAULT_MAX_MEMORY_LIMIT,
