@@ -614,12 +614,27 @@ async fn outbound_requests_reach_loopback_only_through_a_literal_allow_list_entr
     assert_eq!(body, json!({"error": "ErrorCode::DestinationIpProhibited"}));
     assert!(took < Duration::from_secs(1), "{took:?}");
     eprintln!("169.254.169.254 through http://*: refused in {took:?}");
+    // A guest's counts reach /metrics when it ends, which may be just
+    // after its response: wait for them rather than read them once.
+    aether_e2e::eventually(
+        Duration::from_secs(5),
+        "4 denied requests counted",
+        || async { outbound_counted(edge, "denied").await >= 4 },
+    )
+    .await
+    .unwrap();
     assert_eq!(outbound_counted(edge, "sent").await, sent_before);
-    assert!(outbound_counted(edge, "denied").await >= 4);
 
     let (body, _) = call("out-literal", loopback).await;
     assert_eq!(body, json!({"ok": 200}));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    aether_e2e::eventually(
+        Duration::from_secs(5),
+        "the sent request counted",
+        || async { outbound_counted(edge, "sent").await > sent_before },
+    )
+    .await
+    .unwrap();
     assert_eq!(outbound_counted(edge, "sent").await, sent_before + 1);
 
     // The edge still serves.
